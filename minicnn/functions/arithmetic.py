@@ -1,0 +1,212 @@
+"""Element-wise arithmetic with NumPy broadcasting: + - * / ** @ and unary minus.
+
+Broadcasting copies an operand along new or size-1 axes in the forward pass,
+so in the backward pass its gradient is the sum over those axes
+(``sum_to``): every copy contributed to the loss.
+"""
+import numpy as np
+
+from minicnn.backend import get_array_module
+from minicnn.tensor import Function, Tensor
+
+
+def sum_to(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if grad.shape == tuple(shape):
+        return grad
+    leading = grad.ndim - len(shape)
+    stretched = tuple(leading + axis for axis, size in enumerate(shape) if size == 1)
+    grad = grad.sum(axis=tuple(range(leading)) + stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+def broadcast_shapes(op, a, b):
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def lift(value, like):
+    """Wrap a Python number as an array of ``like``'s dtype, so float32 stays float32."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float, np.number)):
+        xp = get_array_module(like.data)
+        dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, (int, np.integer)) else np.float32
+        return Tensor(xp.asarray(value, dtype=dtype))
+    return Tensor(value)
+
+
+def check_same_device(op, a, b):
+    if get_array_module(a.data) is not get_array_module(b.data):
+        raise ValueError(f"{op}: operands are on different devices ({a.device} and {b.device})")
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy):
+        return sum_to(gy, self.a_shape), sum_to(gy, self.b_shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy):
+        return sum_to(gy, self.a_shape), sum_to(-gy, self.b_shape)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        ga = sum_to(gy * self.b, self.a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * self.a, self.b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy):
+        ga = sum_to(gy / self.b, self.a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy * self.a / (self.b * self.b), self.b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    """x ** exponent for a constant exponent: d/dx = exponent · x^(exponent-1)."""
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, x):
+        self.x = x
+        return x**self.exponent
+
+    def backward(self, gy):
+        return gy * self.exponent * self.x ** (self.exponent - 1)
+
+
+class PowTensor(Function):
+    """a ** b with both operands tensors: d/da = b·a^(b-1), d/db = a^b · log a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.y = a**b
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        ga = sum_to(gy * self.b * self.a ** (self.b - 1), self.a.shape) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            log_a = xp.log(xp.where(self.a > 0, self.a, 1))  # a ≤ 0 has no real log; PyTorch gives 0 there too
+            gb = sum_to(gy * self.y * log_a, self.b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class MatMul(Function):
+    """a @ b for 1-D to N-D operands, batched like ``np.matmul``.
+
+    For 2-D operands: ga = gy @ bᵀ and gb = aᵀ @ gy; batch axes that
+    broadcasting added are summed away afterwards.
+    """
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        a, b = self.a, self.b
+        # Lift 1-D operands to matrices so one rule covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        gy2 = gy
+        if a.ndim == 1:
+            gy2 = xp.expand_dims(gy2, -2)
+        if b.ndim == 1:
+            gy2 = xp.expand_dims(gy2, -1)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = gy2 @ xp.swapaxes(b2, -1, -2)
+            ga = sum_to(ga, a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            gb = xp.swapaxes(a2, -1, -2) @ gy2
+            gb = sum_to(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def add(a, b):
+    a, b = _operands("add", a, b)
+    return Add()(a, b)
+
+
+def sub(a, b):
+    a, b = _operands("sub", a, b)
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    a, b = _operands("mul", a, b)
+    return Mul()(a, b)
+
+
+def div(a, b):
+    a, b = _operands("div", a, b)
+    return Div()(a, b)
+
+
+def pow(a, exponent):  # noqa: A001  (PyTorch's name)
+    if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
+        return Pow(exponent)(a)
+    a, exponent = _operands("pow", a, exponent)
+    return PowTensor()(a, exponent)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def matmul(a, b):
+    a, b = _operands("matmul", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if inner_a != inner_b:
+        raise ValueError(
+            f"matmul: inner dimensions differ, {a.shape} @ {b.shape} ({inner_a} != {inner_b})"
+        )
+    return MatMul()(a, b)
+
+
+def _operands(op, a, b):
+    """Make both operands tensors of one dtype and device and check they broadcast."""
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+        a = lift(a, b)
+    b = lift(b, a)
+    check_same_device(op, a, b)
+    if op != "matmul":
+        broadcast_shapes(op, a, b)
+    return a, b

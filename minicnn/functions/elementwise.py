@@ -1,0 +1,83 @@
+"""Unary element-wise math: exp, log, sqrt, abs, clip.
+
+Each backward is the derivative evaluated at the saved input (or output):
+exp' = exp, log' = 1/x, sqrt' = 1/(2·sqrt), abs' = sign, clip' = 1 inside the range.
+"""
+from minicnn.backend import get_array_module
+from minicnn.tensor import Function
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        return gy * get_array_module(gy).sign(self.x)
+
+
+class Clip(Function):
+    """Clamp to [low, high]; the gradient passes only where the input was inside."""
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x = x
+        return xp.clip(x, self.low, self.high).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        inside = (self.low is None or self.x >= self.low) & (self.high is None or self.x <= self.high)
+        return gy * inside
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):  # noqa: A001  (PyTorch's name)
+    return Abs()(x)
+
+
+def clip(x, min=None, max=None):  # noqa: A002  (PyTorch's argument names)
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min ({min}) is greater than max ({max})")
+    return Clip(min, max)(x)

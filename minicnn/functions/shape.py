@@ -1,0 +1,152 @@
+"""Shape operations: reshape, transpose/permute, flatten, indexing and concatenation.
+
+None of them changes a value, so each backward only undoes the rearrangement:
+reshape back, permute with the inverse order, scatter into zeros, split.
+"""
+import math
+
+from minicnn.backend import get_array_module
+from minicnn.tensor import Function, Tensor
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+class Permute(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        inverse = [0] * len(self.axes)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
+        return gy.transpose(inverse)
+
+
+class GetItem(Function):
+    """x[index]; backward adds the gradient into zeros at the same index.
+
+    ``add.at`` rather than ``grad[index] = gy``: an integer-array index may pick
+    one element twice (``x[[0, 0]]``) and both picks must count.
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        grad = xp.zeros(self.x_shape, dtype=gy.dtype)
+        if xp.__name__ == "numpy":
+            xp.add.at(grad, self.index, gy)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(grad, self.index, gy)
+        return grad
+
+
+class Cat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = get_array_module(*xs)
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        boundaries = [int(b) for b in xp.cumsum(xp.asarray(self.sizes))[:-1].tolist()]
+        return tuple(xp.split(gy, boundaries, axis=self.axis))
+
+
+def reshape(x, *shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = tuple(int(s) for s in shape)
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    known = math.prod(s for s in shape if s != -1)
+    if len(unknown) > 1 or any(s < -1 for s in shape):
+        raise ValueError(f"reshape: invalid shape {shape}")
+    if unknown:
+        if known == 0 or x.size % known:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}")
+        shape = tuple(x.size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != x.size:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}")
+    return Reshape(shape)(x)
+
+
+def permute(x, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
+    return Permute(tuple(a % x.ndim for a in axes))(x)
+
+
+def transpose(x, dim0=None, dim1=None):
+    """Swap two axes (PyTorch); with no axes, reverse them all (NumPy's ``.T``)."""
+    if dim0 is None and dim1 is None:
+        return Permute(tuple(reversed(range(x.ndim))))(x)
+    for d in (dim0, dim1):
+        if not -x.ndim <= d < x.ndim:
+            raise ValueError(f"transpose: axis {d} is out of range for a tensor with {x.ndim} dimensions")
+    axes = list(range(x.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return Permute(tuple(axes))(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim into one: (N, C, H, W) → (N, C·H·W) with start_dim=1."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
+    merged = math.prod(x.shape[start : end + 1])
+    return Reshape(x.shape[:start] + (merged,) + x.shape[end + 1 :])(x)
+
+
+def getitem(x, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return GetItem(index)(x)
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing axis (``torch.cat``); all other axes must match."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    first = tensors[0]
+    if not -first.ndim <= dim < first.ndim:
+        raise ValueError(f"cat: dim {dim} is out of range for tensors with {first.ndim} dimensions")
+    axis = dim % first.ndim
+    for i, t in enumerate(tensors[1:], start=1):
+        if t.ndim != first.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != axis):
+            raise ValueError(
+                f"cat: tensor {i} has shape {t.shape} but tensor 0 has shape {first.shape}; "
+                f"only dim {dim} may differ"
+            )
+        if t.device != first.device:
+            raise ValueError(f"cat: tensors are on different devices ({first.device} and {t.device})")
+    return Cat(axis)(*tensors)

@@ -1,0 +1,92 @@
+"""Check hand-written backward passes against finite differences.
+
+``gradcheck`` compares every element of every input's analytic gradient with
+a central difference, in float64; ``gradcheck_directional`` checks one random
+direction with two evaluations, for inputs too large to probe element by element.
+Both look at the scalar ``sum(fn(*inputs) * v)`` for a fixed random ``v``, so
+every output element takes part.
+"""
+import numpy as np
+
+from minicnn.tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """An analytic gradient disagreed with the numeric one; the message names the worst element."""
+
+
+def _prepare(fn, inputs, seed):
+    tensors = [Tensor(np.array(t.data if isinstance(t, Tensor) else t, dtype=np.float64),
+                      requires_grad=True) for t in inputs]
+    output = fn(*tensors)
+    projection = np.random.default_rng(seed).standard_normal(output.shape)
+
+    def objective(arrays):
+        out = fn(*[Tensor(a) for a in arrays])
+        return float((out.data * projection).sum())
+
+    output.backward(projection)
+    analytic = [t.grad.data if t.grad is not None else np.zeros(t.shape) for t in tensors]
+    return tensors, analytic, objective
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, seed=0):
+    """Compare ``fn``'s backward with central differences for every input element.
+
+    ``fn`` takes tensors and returns a tensor; ``inputs`` are tensors or arrays
+    (copied to float64).  Returns True, or raises ``GradcheckError`` naming the
+    worst element: input, index, analytic and numeric values, relative error.
+
+    >>> gradcheck(lambda x: (x * x).sum(), [np.array([1.0, 2.0])])
+    True
+    """
+    tensors, analytic, objective = _prepare(fn, inputs, seed)
+    arrays = [t.data.copy() for t in tensors]
+    worst = None
+    for which, array in enumerate(arrays):
+        for index in np.ndindex(*array.shape):
+            original = array[index]
+            array[index] = original + eps
+            plus = objective(arrays)
+            array[index] = original - eps
+            minus = objective(arrays)
+            array[index] = original
+            numeric = (plus - minus) / (2 * eps)
+            exact = analytic[which][index]
+            excess = abs(exact - numeric) - (atol + rtol * abs(numeric))
+            if worst is None or excess > worst[0]:
+                worst = (excess, which, index, exact, numeric)
+    if worst is None or worst[0] <= 0:
+        return True
+    _, which, index, exact, numeric = worst
+    relative = abs(exact - numeric) / max(abs(numeric), 1e-12)
+    message = (f"gradcheck: input {which} at index {index}: analytic {exact:.8g}, numeric {numeric:.8g}, "
+               f"relative error {relative:.3g} (atol={atol}, rtol={rtol})")
+    if raise_exception:
+        raise GradcheckError(message)
+    return False
+
+
+def gradcheck_directional(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, seed=0):
+    """Check the gradient along one random unit direction: two evaluations, any input size.
+
+    The directional derivative (f(x + εu) − f(x − εu)) / 2ε must equal ⟨∇f, u⟩.
+    """
+    tensors, analytic, objective = _prepare(fn, inputs, seed)
+    rng = np.random.default_rng(seed + 1)
+    directions = [rng.standard_normal(t.shape) for t in tensors]
+    norm = np.sqrt(sum((d * d).sum() for d in directions))
+    directions = [d / norm for d in directions]
+    base = [t.data for t in tensors]
+    plus = objective([a + eps * d for a, d in zip(base, directions)])
+    minus = objective([a - eps * d for a, d in zip(base, directions)])
+    numeric = (plus - minus) / (2 * eps)
+    exact = float(sum((g * d).sum() for g, d in zip(analytic, directions)))
+    if abs(exact - numeric) <= atol + rtol * abs(numeric):
+        return True
+    relative = abs(exact - numeric) / max(abs(numeric), 1e-12)
+    message = (f"gradcheck_directional: analytic {exact:.10g}, numeric {numeric:.10g}, "
+               f"relative error {relative:.3g} (atol={atol}, rtol={rtol})")
+    if raise_exception:
+        raise GradcheckError(message)
+    return False

@@ -1,0 +1,281 @@
+"""Tensor and reverse-mode automatic differentiation.
+
+A ``Tensor`` wraps an array (NumPy, or CuPy on the GPU) and remembers the
+``Function`` that made it.  ``backward()`` walks that graph from the output to
+the leaves in reverse topological order, asking each function for the
+gradients of its inputs, and adds up every path's contribution.
+
+This file knows only the array module: the differentiable operations
+(``+``, ``@``, ``sum``, ``reshape`` ...) live in ``minicnn.functions`` and are
+attached to ``Tensor`` there.
+"""
+import contextlib
+
+import numpy as np
+
+from minicnn.backend import get_array_module
+
+DEFAULT_DTYPE = np.float32
+_FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled):
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def no_grad():
+    """Context manager: operations inside it record no graph (evaluation, optimizer steps).
+
+    >>> with minicnn.no_grad():
+    ...     y = model(x)          # y.requires_grad is False, nothing kept for backward
+    """
+    return _grad_mode(False)
+
+
+def enable_grad():
+    """Context manager that turns graph recording back on inside ``no_grad()``."""
+    return _grad_mode(True)
+
+
+def _is_array(data):
+    return isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")
+
+
+def as_array(data, dtype=None):
+    """Turn ``data`` into an array without copying when it already is one.
+
+    Python floats and lists of floats become float32 (PyTorch's default), not
+    NumPy's float64; arrays and NumPy scalars keep their dtype.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if _is_array(data):
+        array = data
+    elif isinstance(data, np.generic):
+        array = np.asarray(data)
+    else:
+        array = np.asarray(data)
+        if array.dtype == np.float64:
+            array = array.astype(DEFAULT_DTYPE)
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        array = array.astype(dtype)
+    return array
+
+
+class Tensor:
+    """An array with an optional gradient and a link to the function that made it.
+
+    >>> x = minicnn.Tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    Tensor([[2. 4.]])
+    """
+
+    # Makes ``ndarray + Tensor`` call Tensor.__radd__ instead of NumPy's broadcasting.
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = as_array(data, dtype)
+        if requires_grad and self.data.dtype.type not in _FLOAT_DTYPES:
+            raise TypeError(
+                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+            )
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.creator = None
+        self._retains_grad = False
+
+    # --- what it is ---------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def is_leaf(self):
+        return self.creator is None
+
+    @property
+    def device(self):
+        return "cpu" if get_array_module(self.data) is np else "cuda"
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        return len(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def numpy(self):
+        """The data as a NumPy array (copied to the host if it lives on the GPU)."""
+        if get_array_module(self.data) is np:
+            return self.data
+        return self.data.get()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self):
+        """A tensor sharing this data but cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.data.dtype.type not in _FLOAT_DTYPES:
+            raise TypeError(f"requires_grad_: dtype {self.data.dtype} cannot require gradients")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor too (leaves always keep theirs)."""
+        self._retains_grad = True
+
+    def zero_grad(self):
+        self.grad = None
+
+    def astype(self, dtype):
+        """A copy in another dtype, cut from the graph (use it for inputs, not mid-graph)."""
+        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), prefix="Tensor(")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.dtype != DEFAULT_DTYPE:
+            extra = f", dtype={self.dtype}" + extra
+        return f"Tensor({body}{extra})"
+
+    # --- autograd ------------------------------------------------------------
+    def backward(self, grad=None):
+        """Add d(self)/d(leaf) · grad into ``.grad`` of every leaf that requires it.
+
+        ``grad`` defaults to 1 for a one-element tensor.  Gradients accumulate
+        across calls until ``zero_grad()``.  The graph is not freed, so calling
+        ``backward()`` twice on the same output is well defined: it adds the
+        same gradients a second time (PyTorch's ``retain_graph=True``).
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no graph to walk")
+        xp = get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward: grad may only be omitted for a one-element tensor, got shape {self.shape}"
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            grad = as_array(grad, self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+
+        pending = {id(self): grad}
+        for tensor in self._reverse_topological_order():
+            grad_output = pending.pop(id(tensor), None)
+            if grad_output is None:
+                continue
+            if tensor.creator is None or tensor._retains_grad:
+                tensor._accumulate_grad(grad_output)
+            if tensor.creator is None:
+                continue
+            function = tensor.creator
+            input_grads = function.backward(grad_output)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for input_tensor, input_grad in zip(function.inputs, input_grads):
+                if input_grad is None or not input_tensor.requires_grad:
+                    continue
+                key = id(input_tensor)
+                # A new array, never ``+=``: the incoming gradient may be shared.
+                pending[key] = input_grad if key not in pending else pending[key] + input_grad
+
+    def _reverse_topological_order(self):
+        """Tensors that need a gradient, each after every tensor that uses it."""
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            tensor, inputs_done = stack.pop()
+            if inputs_done:
+                order.append(tensor)
+                continue
+            if id(tensor) in visited:
+                continue
+            visited.add(id(tensor))
+            stack.append((tensor, True))
+            if tensor.creator is not None:
+                for input_tensor in tensor.creator.inputs:
+                    if input_tensor.requires_grad and id(input_tensor) not in visited:
+                        stack.append((input_tensor, False))
+        order.reverse()
+        return order
+
+    def _accumulate_grad(self, grad):
+        if grad.dtype != self.dtype:
+            grad = grad.astype(self.dtype)
+        if grad.shape != self.shape:
+            raise RuntimeError(
+                f"backward: internal error, gradient of shape {grad.shape} for a tensor of shape {self.shape}"
+            )
+        if self.grad is None:
+            self.grad = Tensor(grad.copy())
+        else:
+            self.grad = Tensor(self.grad.data + grad)
+
+
+class Function:
+    """One differentiable operation: ``forward`` on arrays, ``backward`` on gradients.
+
+    Subclasses keep what backward needs as attributes during ``forward`` and
+    return one gradient per input from ``backward`` (``None`` where an input
+    needs none).  ``self.needs_input_grad`` says which inputs want one, so a
+    backward can skip work (the first conv layer never needs d(image)).
+    """
+
+    def __call__(self, *inputs):
+        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
+        output = self.forward(*(t.data for t in tensors))
+        record = any(self.needs_input_grad) and output.dtype.type in _FLOAT_DTYPES
+        result = Tensor(output, requires_grad=record)
+        if record:
+            self.inputs = tensors
+            result.creator = self
+        return result
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (PyTorch's ``torch.tensor``)."""
+    array = as_array(data, dtype)
+    xp = get_array_module(array)
+    return Tensor(xp.array(array, copy=True), requires_grad=requires_grad)
