@@ -1,0 +1,82 @@
+"""Sliding windows as a matrix: im2col and its adjoint col2im (NumPy reference kernels).
+
+A convolution is a matrix product once every receptive field is laid out as a
+column.  The column buffer is ordered (C, KH, KW, N, OH, OW): reshaped to
+(C·KH·KW, N·OH·OW) it is the right operand of ``weight @ cols`` for the whole
+batch at once, and per group it is a contiguous slab, so grouped convolution is
+one batched matmul.  The copy is done with one strided slice per kernel offset
+(KH·KW slices), never with a loop over pixels.
+"""
+__all__ = ["conv_output_size", "im2col", "col2im"]
+
+
+def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
+    """Output length along one axis: floor((size + 2p − d(k−1) − 1) / s) + 1.
+
+    With ``ceil_mode`` the division rounds up, but (as in PyTorch) a last window
+    that would start in the right padding is dropped.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _window_extent(out, kernel, stride, dilation):
+    """Rows (or columns) of padded input that ``out`` windows touch."""
+    return (out - 1) * stride + dilation * (kernel - 1) + 1
+
+
+def im2col(x, kernel_size, stride, padding, dilation, out_size, pad_value=0.0):
+    """Gather every window of ``x`` (N, C, H, W) into cols (C, KH, KW, N, OH, OW).
+
+    cols[c, i, j, n, oh, ow] = x[n, c, oh·sh − ph + i·dh, ow·sw − pw + j·dw], or
+    ``pad_value`` where that position lies outside x (0 for conv, −inf for max-pool).
+    """
+    from minicnn.backend import get_array_module
+
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, out_size
+    # ceil_mode windows may overhang the bottom/right padding: pad enough for them too.
+    extra_h = max(_window_extent(oh, kh, sh, dh) - h - ph, 0)
+    extra_w = max(_window_extent(ow, kw, sw, dw) - w - pw, 0)
+    channels_first = x.transpose(1, 0, 2, 3)  # (C, N, H, W): a view, copied once below
+    if ph or pw or extra_h or extra_w:
+        padded = xp.full((c, n, ph + h + extra_h, pw + w + extra_w), pad_value, dtype=x.dtype)
+        padded[:, :, ph : ph + h, pw : pw + w] = channels_first
+    else:
+        padded = channels_first
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        top = i * dh
+        for j in range(kw):
+            left = j * dw
+            cols[:, i, j] = padded[:, :, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw]
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    """Adjoint of im2col: add every column entry back to its input position.
+
+    Windows overlap when stride < kernel, so contributions are summed; entries
+    that fall into the padding are dropped.  Returns (N, C, H, W).
+    """
+    from minicnn.backend import get_array_module
+
+    xp = get_array_module(cols)
+    n, c, h, w = x_shape
+    _, kh, kw, _, oh, ow = cols.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    padded_h = max(ph + h, _window_extent(oh, kh, sh, dh))
+    padded_w = max(pw + w, _window_extent(ow, kw, sw, dw))
+    padded = xp.zeros((c, n, padded_h, padded_w), dtype=cols.dtype)
+    for i in range(kh):
+        top = i * dh
+        for j in range(kw):
+            left = j * dw
+            padded[:, :, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += cols[:, i, j]
+    return padded[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)

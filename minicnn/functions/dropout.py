@@ -1,0 +1,33 @@
+"""Inverted dropout: zero each element with probability p, scale the survivors by 1/(1 − p).
+
+Scaling at training time keeps E[output] = input, so evaluation is the identity.
+The mask comes from the counter-based Philox stream that ``manual_seed`` seeds:
+the same seed gives the same masks, on the CPU and on the GPU.
+"""
+from minicnn import random
+from minicnn.backend import kernels_for
+from minicnn.tensor import Function, Tensor
+
+
+class Dropout(Function):
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        seed, offset = random.next_philox_key(x.size)
+        self.mask = kernels_for(x).dropout_mask(x.shape, self.p, seed, offset, x.dtype.type)
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+def dropout(x, p=0.5, training=True):
+    """Drop elements of ``x`` with probability ``p`` while ``training``; identity otherwise."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"dropout: expected a Tensor, got {type(x).__name__}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"dropout: probability p must be in [0, 1), got {p!r}")
+    if not training or p == 0:
+        return x
+    return Dropout(float(p))(x)

@@ -1,0 +1,43 @@
+"""Fully connected layer: y = x · Wᵀ + b, with weight (out_features, in_features) as in PyTorch.
+
+Backward: dx = gy · W,  dW = gyᵀ · x,  db = Σ gy over every axis but the last.
+Leading axes of x (batch, sequence, ...) are flattened into one for the products.
+"""
+from minicnn.tensor import Function, Tensor
+
+
+class Linear(Function):
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, gy):
+        grad_x = grad_weight = grad_bias = None
+        if self.needs_input_grad[0]:
+            grad_x = gy @ self.weight
+        if self.needs_input_grad[1]:
+            in_features, out_features = self.x.shape[-1], gy.shape[-1]
+            grad_weight = gy.reshape(-1, out_features).T @ self.x.reshape(-1, in_features)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            grad_bias = gy.reshape(-1, gy.shape[-1]).sum(axis=0)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(input, weight, bias=None):  # noqa: A002  (PyTorch's argument name)
+    """y = input @ weight.T + bias for input (..., in_features) and weight (out_features, in_features)."""
+    for name, t in (("input", input), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input has {input.shape[-1] if input.ndim else 0} features (shape {input.shape}) "
+            f"but weight expects {weight.shape[1]}"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear()(input, weight) if bias is None else Linear()(input, weight, bias)

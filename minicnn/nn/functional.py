@@ -1,0 +1,16 @@
+"""The differentiable operations under PyTorch's names and argument order.
+
+``import minicnn.nn.functional as F`` and write ``F.conv2d(x, w, padding=1)``
+as with ``torch.nn.functional``.  Each name points at the function in
+``minicnn.functions`` where its forward and backward stand side by side.
+"""
+from minicnn.functions.activation import hardsigmoid, hardswish, leaky_relu, relu, relu6, sigmoid, tanh
+from minicnn.functions.conv import conv2d
+from minicnn.functions.dropout import dropout
+from minicnn.functions.linear import linear
+from minicnn.functions.shape import cat, flatten
+
+__all__ = [
+    "conv2d", "linear", "dropout", "cat", "flatten",
+    "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+]
