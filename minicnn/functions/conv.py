@@ -6,7 +6,9 @@ Forward, per group g (shapes with G groups, K = C/G·KH·KW, M = N·OH·OW):
 Backward is the same product transposed:
     d weight_g = gy_g @ colsᵀ              # (G, OC/G, M) @ (G, M, K)
     d cols     = weight_gᵀ @ gy_g          # (G, K, OC/G) @ (G, OC/G, M), then col2im → d x
-All groups go through one batched matmul; depthwise conv is G = C.
+All groups go through one batched matmul.  Depthwise conv (G = C = OC) has
+nothing to multiply per group but KH·KW numbers, so it takes a direct kernel
+that sums KH·KW shifted copies of the input instead.
 
 Outputs come back as (N, OC, OH, OW) views of a channel-major (OC, N, OH, OW)
 buffer: the next layer's im2col wants channels first, so the transpose is free.
@@ -29,9 +31,16 @@ class Conv2d(Function):
     def __init__(self, stride, padding, dilation, groups, out_size):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.out_size = out_size
+        self.depthwise = False  # set by conv2d when groups == in_channels == out_channels
 
     def forward(self, x, weight, bias=None):
         kernels = kernels_for(x)
+        if self.depthwise:
+            self.x, self.weight = x, weight
+            y = kernels.depthwise_conv2d_forward(x, weight, self.stride, self.padding, self.dilation, self.out_size)
+            if bias is not None:
+                y += bias[:, None, None]
+            return y
         n, c, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
         g = self.groups
@@ -48,11 +57,19 @@ class Conv2d(Function):
 
     def backward(self, gy):
         kernels = kernels_for(gy)
+        grad_bias = None
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            grad_bias = gy.sum(axis=(0, 2, 3))
+        if self.depthwise:
+            grad_x, grad_weight = kernels.depthwise_conv2d_backward(
+                gy, self.x, self.weight, self.stride, self.padding, self.dilation,
+                self.needs_input_grad[0], self.needs_input_grad[1])
+            return grad_x, grad_weight, grad_bias
         g = self.groups
         out_channels, _, kh, kw = self.weight.shape
         n = gy.shape[0]
         gy_grouped = gy.transpose(1, 0, 2, 3).reshape(g, out_channels // g, -1)  # (G, OC/G, M)
-        grad_x = grad_weight = grad_bias = None
+        grad_x = grad_weight = None
         if self.needs_input_grad[0]:
             weight_grouped = self.weight.reshape(g, out_channels // g, -1)
             grad_cols = weight_grouped.transpose(0, 2, 1) @ gy_grouped  # (G, K, M)
@@ -61,8 +78,6 @@ class Conv2d(Function):
             grad_x = kernels.col2im(grad_cols, self.x_shape, (kh, kw), self.stride, self.padding, self.dilation)
         if self.needs_input_grad[1]:
             grad_weight = (gy_grouped @ self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
-        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            grad_bias = gy.sum(axis=(0, 2, 3))
         return grad_x, grad_weight, grad_bias
 
 
@@ -119,4 +134,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             f"{h + 2 * padding[0]}x{w + 2 * padding[1]}"
         )
     function = Conv2d(stride, padding, dilation, groups, out_size)
+    function.depthwise = groups == c == out_channels
     return function(x, weight) if bias is None else function(x, weight, bias)
