@@ -1,0 +1,52 @@
+"""Stochastic gradient descent with momentum, Nesterov momentum and weight decay (PyTorch's rule)."""
+from minicnn.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, the same update as ``torch.optim.SGD``.
+
+    For each parameter θ with gradient g (negated first if ``maximize``)::
+
+        g ← g + weight_decay · θ                      (L2 penalty)
+        b ← g                         on the first step,
+        b ← momentum · b + (1 − dampening) · g         afterwards
+        g ← g + momentum · b   if nesterov,  else  g ← b
+        θ ← θ − lr · g
+
+    Note the velocity convention: the learning rate multiplies the buffer at the
+    end (PyTorch's form), not each gradient as it enters the buffer (Sutskever's).
+
+    >>> optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    >>> loss.backward(); optimizer.step(); optimizer.zero_grad()
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 *, maximize=False):
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                    "nesterov": nesterov, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        self._check_at_least_zero(group["lr"], "learning rate")
+        self._check_at_least_zero(group["momentum"], "momentum")
+        self._check_number(group["dampening"], "dampening")
+        self._check_at_least_zero(group["weight_decay"], "weight_decay")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"{self._name}: nesterov momentum requires momentum > 0 and dampening 0, "
+                             f"got momentum={group['momentum']} and dampening={group['dampening']}")
+
+    def _update(self, param, grad, state, group):
+        # Python floats, so a NumPy float64 hyper-parameter cannot promote float32 arrays.
+        lr, momentum = float(group["lr"]), float(group["momentum"])
+        weight_decay, dampening = float(group["weight_decay"]), float(group["dampening"])
+        if weight_decay != 0:
+            grad = grad + weight_decay * param
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = grad.copy()
+            else:
+                buffer *= momentum
+                buffer += (1.0 - dampening) * grad
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        param -= lr * grad
