@@ -26,7 +26,7 @@ def _prepare(fn, inputs, seed):
         return float((out.data * projection).sum())
 
     output.backward(projection)
-    analytic = [t.grad.data if t.grad is not None else np.zeros(t.shape) for t in tensors]
+    analytic = [t.grad.data if t.grad is not None else np.zeros(t.shape, dtype=np.float64) for t in tensors]
     return tensors, analytic, objective
 
 
@@ -54,6 +54,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, 
             numeric = (plus - minus) / (2 * eps)
             exact = analytic[which][index]
             excess = abs(exact - numeric) - (atol + rtol * abs(numeric))
+            if not np.isfinite(excess):
+                excess = np.inf  # a nan compares False with everything and would slip through
             if worst is None or excess > worst[0]:
                 worst = (excess, which, index, exact, numeric)
     if worst is None or worst[0] <= 0:

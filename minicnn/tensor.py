@@ -68,7 +68,7 @@ def as_array(data, dtype=None):
         array = np.asarray(data)
     else:
         array = np.asarray(data)
-        if array.dtype == np.float64:
+        if array.dtype == np.float64 and dtype is None:
             array = array.astype(DEFAULT_DTYPE)
     if dtype is not None and array.dtype != np.dtype(dtype):
         array = array.astype(dtype)
@@ -128,6 +128,12 @@ class Tensor:
 
     def __len__(self):
         return len(self.data)
+
+    def __bool__(self):
+        # Without this, Python would fall back on __len__: Tensor([0.0]) would be True.
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor with shape {self.shape} is ambiguous")
+        return bool(self.data.reshape(()).item())
 
     def item(self):
         if self.data.size != 1:

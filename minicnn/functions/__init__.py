@@ -4,7 +4,7 @@
 operators are attached to ``Tensor`` here, once, when minicnn is imported.
 """
 from minicnn.functions import arithmetic, elementwise, reduction, shape
-from minicnn.functions.arithmetic import add, div, lift, matmul, mul, neg, pow, sub
+from minicnn.functions.arithmetic import add, broadcast_shapes, div, lift, matmul, mul, neg, pow, sub
 from minicnn.functions.elementwise import abs, clip, exp, log, sqrt
 from minicnn.functions.reduction import max, mean, sum
 from minicnn.functions.shape import cat, flatten, getitem, permute, reshape, transpose
@@ -14,6 +14,7 @@ from minicnn.tensor import Tensor
 def _compare(name):
     def compare(self, other):
         other = lift(other, self)
+        broadcast_shapes(name.strip("_"), self, other)
         return Tensor(getattr(self.data, name)(other.data))
 
     compare.__name__ = name

@@ -7,7 +7,7 @@ so in the backward pass its gradient is the sum over those axes
 import numpy as np
 
 from minicnn.backend import get_array_module
-from minicnn.tensor import Function, Tensor
+from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor
 
 
 def sum_to(grad, shape):
@@ -94,6 +94,8 @@ class Pow(Function):
         return x**self.exponent
 
     def backward(self, gy):
+        if self.exponent == 0:  # x ** 0 is constant; 0 * x ** -1 would be nan at x = 0
+            return get_array_module(gy).zeros_like(gy)
         return gy * self.exponent * self.x ** (self.exponent - 1)
 
 
@@ -141,10 +143,11 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         gy2 = gy
-        if a.ndim == 1:
-            gy2 = xp.expand_dims(gy2, -2)
+        # b's axis first: for vector @ vector gy is 0-d, () -> (1,) -> (1, 1).
         if b.ndim == 1:
             gy2 = xp.expand_dims(gy2, -1)
+        if a.ndim == 1:
+            gy2 = xp.expand_dims(gy2, -2)
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = gy2 @ xp.swapaxes(b2, -1, -2)
@@ -172,12 +175,15 @@ def mul(a, b):
 
 def div(a, b):
     a, b = _operands("div", a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f":  # true division of integers gives float32, as in PyTorch
+        a, b = Tensor(a.data.astype(DEFAULT_DTYPE)), Tensor(b.data.astype(DEFAULT_DTYPE))
     return Div()(a, b)
 
 
 def pow(a, exponent):  # noqa: A001  (PyTorch's name)
     if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
-        return Pow(exponent)(a)
+        # A NumPy scalar exponent (np.float64(2)) would turn a float32 array into float64.
+        return Pow(exponent.item() if isinstance(exponent, np.number) else exponent)(a)
     a, exponent = _operands("pow", a, exponent)
     return PowTensor()(a, exponent)
 
@@ -196,6 +202,13 @@ def matmul(a, b):
         raise ValueError(
             f"matmul: inner dimensions differ, {a.shape} @ {b.shape} ({inner_a} != {inner_b})"
         )
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast together "
+            f"({a.shape} @ {b.shape})"
+        ) from None
     return MatMul()(a, b)
 
 
@@ -207,6 +220,12 @@ def _operands(op, a, b):
         a = lift(a, b)
     b = lift(b, a)
     check_same_device(op, a, b)
+    # An integer operand takes the float operand's dtype (PyTorch's rule); NumPy would
+    # make float32 * int64 a float64.
+    if a.dtype.kind == "f" and b.dtype.kind in "biu":
+        b = Tensor(b.data.astype(a.dtype))
+    elif b.dtype.kind == "f" and a.dtype.kind in "biu":
+        a = Tensor(a.data.astype(b.dtype))
     if op != "matmul":
         broadcast_shapes(op, a, b)
     return a, b

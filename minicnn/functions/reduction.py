@@ -3,24 +3,30 @@
 Backward spreads the output gradient back over the reduced axes: equally for
 ``sum`` (scaled by 1/count for ``mean``), only to the maxima for ``max``.
 """
+import numpy as np
+
 from minicnn.backend import get_array_module
-from minicnn.tensor import Function
+from minicnn.tensor import DEFAULT_DTYPE, Function
 
 
 def normalize_axis(op, axis, ndim):
     """Return ``axis`` as a sorted tuple of non-negative axes (None means all)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    rank = ndim or 1  # a 0-d tensor accepts axis 0 and -1, like NumPy's keepdims reductions
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    rank = ndim or 1  # a 0-d tensor accepts axis 0 and -1, like PyTorch's reductions
     normalized = []
     for a in axes:
-        if not isinstance(a, int) or not -rank <= a < rank:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{op}: axis must be an integer or a tuple of integers, got {axis!r}")
+        if not -rank <= a < rank:
             raise ValueError(f"{op}: axis {a!r} is out of range for a tensor with {ndim} dimensions")
         normalized.append(a % rank)
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{op}: axis {axis!r} repeats an axis")
-    return tuple(sorted(normalized))
+    if ndim == 0:
+        return ()  # a 0-d array has no axis 0 to hand to NumPy: reducing it changes nothing
+    return tuple(sorted(int(a) for a in normalized))
 
 
 def expand_reduced(grad, axes, keepdims):
@@ -50,7 +56,9 @@ class Mean(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return x.mean(axis=self.axes, keepdims=self.keepdims)
+        # NumPy's mean of integers or booleans is float64; ours is float32, like the rest.
+        dtype = None if x.dtype.kind == "f" else DEFAULT_DTYPE
+        return x.mean(axis=self.axes, keepdims=self.keepdims, dtype=dtype)
 
     def backward(self, gy):
         xp = get_array_module(gy)

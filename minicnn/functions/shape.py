@@ -5,6 +5,8 @@ reshape back, permute with the inverse order, scatter into zeros, split.
 """
 import math
 
+import numpy as np
+
 from minicnn.backend import get_array_module
 from minicnn.tensor import Function, Tensor
 
@@ -96,7 +98,8 @@ def reshape(x, *shape):
 def permute(x, *axes):
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+    in_range = all(isinstance(a, (int, np.integer)) and -x.ndim <= a < x.ndim for a in axes)
+    if not in_range or sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
         raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
     return Permute(tuple(a % x.ndim for a in axes))(x)
 
@@ -105,6 +108,8 @@ def transpose(x, dim0=None, dim1=None):
     """Swap two axes (PyTorch); with no axes, reverse them all (NumPy's ``.T``)."""
     if dim0 is None and dim1 is None:
         return Permute(tuple(reversed(range(x.ndim))))(x)
+    if dim0 is None or dim1 is None:
+        raise ValueError(f"transpose: give both dim0 and dim1 or neither, got {dim0} and {dim1}")
     for d in (dim0, dim1):
         if not -x.ndim <= d < x.ndim:
             raise ValueError(f"transpose: axis {d} is out of range for a tensor with {x.ndim} dimensions")
@@ -117,6 +122,9 @@ def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one: (N, C, H, W) → (N, C·H·W) with start_dim=1."""
     if x.ndim == 0:
         return reshape(x, 1)
+    for d in (start_dim, end_dim):
+        if not -x.ndim <= d < x.ndim:
+            raise ValueError(f"flatten: dim {d} is out of range for a tensor with {x.ndim} dimensions")
     start, end = start_dim % x.ndim, end_dim % x.ndim
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
