@@ -8,9 +8,15 @@ from minicnn.functions.activation import hardsigmoid, hardswish, leaky_relu, rel
 from minicnn.functions.conv import conv2d
 from minicnn.functions.dropout import dropout
 from minicnn.functions.linear import linear
+from minicnn.functions.loss import cross_entropy, log_softmax, mse_loss, softmax
+from minicnn.functions.normalization import batch_norm, local_response_norm
+from minicnn.functions.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minicnn.functions.shape import cat, flatten
 
 __all__ = [
     "conv2d", "linear", "dropout", "cat", "flatten",
     "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+    "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "batch_norm", "local_response_norm",
+    "softmax", "log_softmax", "cross_entropy", "mse_loss",
 ]
