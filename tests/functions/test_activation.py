@@ -1,6 +1,8 @@
 """The ReLU family, sigmoid and tanh against PyTorch and finite differences."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minicnn
 import minicnn.nn.functional as F
@@ -35,9 +37,10 @@ def test_activation_matches_torch(name, dtype):
     compare_with_torch(getattr(F, name), _torch_fn(name), [_kink_free_input()], dtype=dtype, grad_tol=grad_tol)
 
 
-@pytest.mark.parametrize("name", ACTIVATIONS)
-def test_activation_gradcheck(name):
-    assert minicnn.gradcheck(getattr(F, name), [_kink_free_input((3, 4), seed=1)])
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(ACTIVATIONS), st.lists(st.integers(1, 4), min_size=1, max_size=4), st.integers(0, 99))
+def test_activation_gradcheck(name, shape, seed):
+    assert minicnn.gradcheck(getattr(F, name), [_kink_free_input(tuple(shape), seed=seed)])
 
 
 def test_relu_gradient_at_zero_is_zero_like_pytorch():

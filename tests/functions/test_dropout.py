@@ -35,6 +35,14 @@ def test_dropout_gradient_uses_the_same_mask():
     np.testing.assert_allclose(x.grad.data, mask, rtol=1e-6)
 
 
+def test_dropout_gradcheck_with_a_fixed_mask():
+    def dropout_with_seed(x):
+        minicnn.manual_seed(7)  # every evaluation draws the same mask
+        return F.dropout(x, p=0.4)
+
+    assert minicnn.gradcheck(dropout_with_seed, [np.random.default_rng(0).standard_normal((3, 5))])
+
+
 def test_dropout_is_reproducible_from_manual_seed_and_differs_between_calls():
     minicnn.manual_seed(42)
     first, second = F.dropout(minicnn.ones(1000), 0.5), F.dropout(minicnn.ones(1000), 0.5)

@@ -1,6 +1,8 @@
 """linear: y = x Wᵀ + b against PyTorch, finite differences, and its error messages."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minicnn
 import minicnn.nn.functional as F
@@ -18,9 +20,14 @@ def test_linear_matches_torch(x_shape, dtype):
     compare_with_torch(F.linear, TF.linear, [rng.standard_normal(x_shape), rng.standard_normal((4, 5))], dtype=dtype)
 
 
-def test_linear_gradcheck():
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=0, max_size=2), st.integers(1, 4), st.integers(1, 4), st.booleans())
+def test_linear_gradcheck(batch_shape, in_features, out_features, with_bias):
     rng = np.random.default_rng(1)
-    assert minicnn.gradcheck(F.linear, [rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal(2)])
+    inputs = [rng.standard_normal((*batch_shape, in_features)), rng.standard_normal((out_features, in_features))]
+    if with_bias:
+        inputs.append(rng.standard_normal(out_features))
+    assert minicnn.gradcheck(F.linear, inputs)
 
 
 def test_course_example_fully_connected_parameter_count():
