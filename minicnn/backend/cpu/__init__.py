@@ -6,12 +6,7 @@ list of functions, the list the CUDA backend implements with the same names.
 from minicnn.backend.cpu.activation import *  # noqa: F401,F403
 from minicnn.backend.cpu.depthwise import *  # noqa: F401,F403
 from minicnn.backend.cpu.im2col import *  # noqa: F401,F403
+from minicnn.backend.cpu.loss import *  # noqa: F401,F403
+from minicnn.backend.cpu.normalization import *  # noqa: F401,F403
+from minicnn.backend.cpu.pooling import *  # noqa: F401,F403
 from minicnn.backend.cpu.random import *  # noqa: F401,F403
-
-for _family in ("pooling", "normalization", "loss"):
-    # Families land one at a time while the engine grows; import those present.
-    try:
-        exec(f"from minicnn.backend.cpu.{_family} import *")
-    except ModuleNotFoundError as error:
-        if error.name != f"minicnn.backend.cpu.{_family}":
-            raise

@@ -1,0 +1,145 @@
+"""Differentiable normalisation: batch_norm and local_response_norm (PyTorch's semantics).
+
+batch_norm, per channel c over every value of that channel (N·H·W of them):
+    y = (x − mean_c) / sqrt(var_c + eps) · weight_c + bias_c
+Training uses the batch's mean and biased variance and moves the running
+statistics toward them; evaluation uses the running statistics.
+
+local_response_norm (AlexNet), across channels:
+    y_c = x_c / (k + α/size · Σ_{j near c} x_j²)^β
+"""
+import math
+
+from minicnn.backend import kernels_for
+from minicnn.tensor import Function, Tensor
+
+
+class BatchNorm(Function):
+    """Inputs: x, then weight and bias where given; running statistics are state, not inputs."""
+
+    def __init__(self, eps, running_mean, running_var, batch_statistics, has_weight, has_bias):
+        self.eps = eps
+        self.running_mean, self.running_var = running_mean, running_var
+        self.batch_statistics = batch_statistics
+        self.has_weight, self.has_bias = has_weight, has_bias
+
+    def forward(self, x, *params):
+        kernels = kernels_for(x)
+        params = list(params)
+        weight = params.pop(0) if self.has_weight else None
+        bias = params.pop(0) if self.has_bias else None
+        length = math.prod(x.shape[2:])
+        x_channels = x.reshape(x.shape[0], x.shape[1], length)  # (N, C, L), L = H·W (1 for BatchNorm1d)
+        if self.batch_statistics:
+            mean, self.batch_var, invstd = kernels.batch_norm_statistics(x_channels, self.eps)
+            self.batch_mean = mean
+        else:
+            # Copies: the running statistics may move (in place) before this graph's backward.
+            mean = self.running_mean.astype(x.dtype, copy=True)
+            invstd = kernels.batch_norm_invstd(self.running_var.astype(x.dtype, copy=True), self.eps)
+        self.x_channels, self.mean, self.invstd, self.weight = x_channels, mean, invstd, weight
+        return kernels.batch_norm_forward(x_channels, mean, invstd, weight, bias).reshape(x.shape)
+
+    def backward(self, gy):
+        gy_channels = gy.reshape(self.x_channels.shape)  # (N, C, L)
+        grad_x, grad_weight, grad_bias = kernels_for(gy).batch_norm_backward(
+            gy_channels, self.x_channels, self.mean, self.invstd, self.weight,
+            self.batch_statistics, self.needs_input_grad[0])
+        grads = [None if grad_x is None else grad_x.reshape(gy.shape)]
+        if self.has_weight:
+            grads.append(grad_weight)
+        if self.has_bias:
+            grads.append(grad_bias)
+        return tuple(grads)
+
+
+class LocalResponseNorm(Function):
+    def __init__(self, size, alpha, beta, k):
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        y, self.scale = kernels_for(x).local_response_norm_forward(x, self.size, self.alpha, self.beta, self.k)
+        self.x, self.y = x, y
+        return y
+
+    def backward(self, gy):
+        return kernels_for(gy).local_response_norm_backward(
+            gy, self.x, self.y, self.scale, self.size, self.alpha, self.beta)
+
+
+def _check_channel_vector(op, name, value, channels, like):
+    if value is None:
+        return
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(value).__name__}")
+    if value.shape != (channels,):
+        raise ValueError(f"{op}: {name} has shape {value.shape} but the input has {channels} channels")
+    if value.device != like.device:
+        raise ValueError(f"{op}: input is on {like.device} but {name} is on {value.device}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over channel axis 1, like ``torch.nn.functional.batch_norm``.
+
+    Input is (N, C), (N, C, L) or (N, C, H, W).  With ``training`` (or without
+    running statistics) the batch's own mean and biased variance normalise it,
+    and ``running_mean``/``running_var`` (Tensors, updated in place) move by
+    ``momentum`` toward the batch mean and unbiased variance; otherwise the
+    running statistics are used as they are.
+
+    >>> x = minicnn.randn(8, 3, 4, 4)
+    >>> y = batch_norm(x, None, None, training=True)   # every channel: mean 0, variance 1
+    """
+    op = "batch_norm"
+    x = input
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected input with at least 2 dimensions (N, C, ...), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    channels = x.shape[1]
+    for name, value in (("weight", weight), ("bias", bias),
+                        ("running_mean", running_mean), ("running_var", running_var)):
+        _check_channel_vector(op, name, value, channels, x)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var must both be Tensors or both be None")
+    batch_statistics = bool(training) or running_mean is None
+    values_per_channel = x.size // channels if channels else 0
+    if batch_statistics and values_per_channel <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape {x.shape}")
+
+    function = BatchNorm(eps, None if running_mean is None else running_mean.data,
+                         None if running_var is None else running_var.data,
+                         batch_statistics, weight is not None, bias is not None)
+    params = [p for p in (weight, bias) if p is not None]
+    output = function(x, *params)
+    if training and running_mean is not None:
+        kernels_for(x.data).batch_norm_update_running_stats(
+            running_mean.data, running_var.data, function.batch_mean, function.batch_var,
+            values_per_channel, momentum)
+    return output
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Normalise each value by its neighbours across channels (``torch.nn.functional.local_response_norm``).
+
+    b_c = a_c / (k + α/size · Σ a_j²)^β, j from c − size//2 to c + (size−1)//2
+    (zero beyond the first and last channel).  Input is (N, C, ...), at least 3-D.
+
+    >>> y = local_response_norm(minicnn.randn(1, 96, 55, 55), size=5, alpha=1e-4, beta=0.75, k=2.0)
+    """
+    op = "local_response_norm"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected 3-D or higher input (N, C, ...), got shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    return LocalResponseNorm(size, float(alpha), float(beta), float(k))(input)
+
+
+__all__ = ["batch_norm", "local_response_norm"]
