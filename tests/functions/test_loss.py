@@ -21,9 +21,8 @@ def shape_and_dim(draw):
 @settings(max_examples=20, deadline=None)
 @given(shape_and_dim())
 def test_softmax_and_log_softmax_match_torch_float32_and_float64(case):
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     shape, dim = case
     x = 3 * np.random.default_rng(21).standard_normal(shape)
     for dtype in (np.float32, np.float64):
@@ -41,9 +40,8 @@ def test_softmax_and_log_softmax_gradcheck(case):
 
 
 def test_softmax_of_huge_logits_is_finite_and_matches_torch():
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     x = np.array([[1e4, -1e4, 0.0, 9999.0], [-5e3, -5e3, -5e3, -5e3]])
     compare_with_torch(lambda t: softmax(t, 1), lambda t: TF.softmax(t, 1), [x], dtype=np.float32)
     compare_with_torch(lambda t: log_softmax(t, 1), lambda t: TF.log_softmax(t, 1), [x], dtype=np.float32)
@@ -72,8 +70,8 @@ def _ce_inputs(case, seed):
 
 
 def _ce_pair(case, weight, dtype):
-    import torch
-    import torch.nn.functional as TF
+    torch = require_torch()
+    TF = torch.nn.functional
 
     kwargs = {"reduction": case["reduction"], "label_smoothing": case["label_smoothing"]}
     ours_weight = None if weight is None else minicnn.Tensor(weight.astype(dtype))
@@ -140,9 +138,8 @@ def test_cross_entropy_gradient_is_softmax_minus_one_hot():
 @settings(max_examples=15, deadline=None)
 @given(shapes, st.sampled_from(["mean", "sum", "none"]))
 def test_mse_loss_matches_torch_and_gradcheck(shape, reduction):
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     rng = np.random.default_rng(27)
     a, b = rng.standard_normal(shape), rng.standard_normal(shape)
     for dtype in (np.float32, np.float64):

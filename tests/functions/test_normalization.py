@@ -28,10 +28,8 @@ def _bn_arrays(shape, seed):
 @settings(max_examples=20, deadline=None)
 @given(bn_shapes, st.booleans(), st.booleans())
 def test_batch_norm_matches_torch_float32_and_float64(shape, training, affine):
-    import torch
-    import torch.nn.functional as TF
-
-    require_torch()
+    torch = require_torch()
+    TF = torch.nn.functional
     x, weight, bias, running_var = _bn_arrays(shape, seed=11)
     running_mean = -weight
     for dtype in (np.float32, np.float64):
@@ -115,9 +113,8 @@ lrn_shapes = st.one_of(
 @settings(max_examples=20, deadline=None)
 @given(lrn_shapes, st.integers(1, 7), st.floats(0.01, 2.0), st.floats(0.25, 1.5), st.floats(0.5, 3.0))
 def test_local_response_norm_matches_torch_float32_and_float64(shape, size, alpha, beta, k):
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     x = np.random.default_rng(16).standard_normal(shape)
     for dtype in (np.float32, np.float64):
         compare_with_torch(lambda t: local_response_norm(t, size, alpha, beta, k),
@@ -132,9 +129,8 @@ def test_local_response_norm_gradcheck(shape, size):
 
 
 def test_local_response_norm_alexnet_setting_matches_torch_on_a_5d_input():
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     x = np.random.default_rng(18).standard_normal((2, 6, 2, 3, 2)) * 10
     compare_with_torch(lambda t: local_response_norm(t, 5, 1e-4, 0.75, 2.0),
                        lambda t: TF.local_response_norm(t, 5, 1e-4, 0.75, 2.0), [x], dtype=np.float32)

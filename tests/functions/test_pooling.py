@@ -55,9 +55,8 @@ def _avg_pool_args(case, count_include_pad):
 @settings(max_examples=20, deadline=None)
 @given(pool_cases())
 def test_max_pool2d_matches_torch_float32_and_float64(case):
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     args = _max_pool_args(case)
     for dtype in (np.float32, np.float64):
         compare_with_torch(lambda x: max_pool2d(x, **args), lambda x: TF.max_pool2d(x, **args),
@@ -79,9 +78,8 @@ def test_max_pool2d_pads_with_minus_infinity_not_zero():
 
 
 def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum_like_torch():
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     # All-equal input: every window ties; overlapping windows (stride 1) pile up on the first position.
     compare_with_torch(lambda x: max_pool2d(x, 2, stride=1), lambda x: TF.max_pool2d(x, 2, stride=1),
                        [np.ones((2, 2, 4, 5))], dtype=np.float32)
@@ -99,9 +97,8 @@ def test_max_pool2d_return_indices_match_torch():
 
 
 def test_max_pool2d_accepts_unbatched_input():
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     x = distinct_values((3, 5, 4))
     compare_with_torch(lambda t: max_pool2d(t, 2), lambda t: TF.max_pool2d(t, 2), [x], dtype=np.float32)
     _, indices = max_pool2d(minicnn.Tensor(x), 2, return_indices=True)
@@ -124,9 +121,8 @@ def test_max_pool2d_backward_is_idempotent():
 @settings(max_examples=20, deadline=None)
 @given(pool_cases(with_dilation=False), st.booleans())
 def test_avg_pool2d_matches_torch_float32_and_float64(case, count_include_pad):
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     args = _avg_pool_args(case, count_include_pad)
     x = np.random.default_rng(2).standard_normal(case["shape"])
     for dtype in (np.float32, np.float64):
@@ -153,9 +149,8 @@ def test_avg_pool2d_ceil_mode_divisor_excludes_the_overhang_beyond_padding():
 
 
 def test_avg_pool2d_divisor_override_matches_torch():
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     x = np.random.default_rng(4).standard_normal((2, 2, 5, 6))
     compare_with_torch(lambda t: avg_pool2d(t, 3, 2, 1, divisor_override=5),
                        lambda t: TF.avg_pool2d(t, 3, 2, 1, divisor_override=5), [x], dtype=np.float64)
@@ -169,9 +164,8 @@ output_sizes = st.one_of(st.integers(1, 8), st.tuples(st.one_of(st.none(), st.in
 @settings(max_examples=20, deadline=None)
 @given(st.integers(1, 9), st.integers(1, 9), output_sizes)
 def test_adaptive_avg_pool2d_matches_torch_float32_and_float64(h, w, output_size):
-    import torch.nn.functional as TF
 
-    require_torch()
+    TF = require_torch().nn.functional
     x = np.random.default_rng(5).standard_normal((2, 3, h, w))
     for dtype in (np.float32, np.float64):
         compare_with_torch(lambda t: adaptive_avg_pool2d(t, output_size),
