@@ -33,6 +33,29 @@ def _indent_after_first_line(text, spaces):
     return "\n".join(lines[:1] + [" " * spaces + line for line in lines[1:]])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook (twice is harmless).
+
+    Also a context manager, so a hook can live for one ``with`` block.
+    """
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+
 class Module:
     """Base class for layers and models: subclass it, assign children and parameters, write ``forward``.
 
@@ -54,12 +77,40 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def forward(self, *inputs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *inputs, **kwargs):
-        return self.forward(*inputs, **kwargs)
+        output = self.forward(*inputs, **kwargs)
+        # .get: a module whose __init__ never reached Module.__init__ simply has no hooks.
+        for hook in list(self.__dict__.get("_forward_hooks", {}).values()):
+            replacement = hook(self, inputs, output)
+            if replacement is not None:
+                output = replacement
+        return output
+
+    # --- hooks ------------------------------------------------------------------
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward of this module, as PyTorch does.
+
+        ``inputs`` is the tuple of positional arguments; a hook that returns
+        something other than None replaces the output.  Returns a handle whose
+        ``remove()`` takes the hook off again (``minicnn.summary`` uses this to
+        watch every layer without changing the model).
+
+        >>> handle = conv.register_forward_hook(lambda m, inputs, out: print(out.shape))
+        >>> handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_forward_hook: hook must be callable, "
+                            f"got {type(hook).__name__}")
+        if "_forward_hooks" not in self.__dict__:
+            object.__setattr__(self, "_forward_hooks", OrderedDict())
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     # --- registration ---------------------------------------------------------
     def _require_init(self, what):
