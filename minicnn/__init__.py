@@ -12,6 +12,8 @@ from minicnn.random import get_rng_state, initial_seed, manual_seed, set_rng_sta
 from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 
 from minicnn import nn, optim  # noqa: E402,I001  (the floors above must exist before these load)
+from minicnn.summary import receptive_field_comparison, summary  # noqa: E402
+from minicnn import models  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -22,5 +24,5 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled",
     "manual_seed", "initial_seed", "get_rng_state", "set_rng_state",
     "gradcheck", "gradcheck_directional", "GradcheckError",
-    "nn", "optim",
+    "nn", "optim", "models", "summary", "receptive_field_comparison",
 ]

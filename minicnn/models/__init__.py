@@ -1,29 +1,37 @@
 """The model zoo: the course's networks built from minicnn's own layers.
 
 Every family's file reads like its paper's table and registers its named
-builders in a ``MODELS`` dict; this package gathers them.
+builders in a ``MODELS`` dict; this package gathers them.  As in torchvision,
+``minicnn.models.vgg16`` is the builder; the family's file stays importable as
+``minicnn.models.vgg`` for its blocks (``from minicnn.models.vgg import vgg_block``).
 
 >>> from minicnn import models
->>> models.list_models()[:3]
-['alexnet', 'alexnet_paper', 'cifar_plain110']
->>> model = models.get_model("vgg11_bn", num_classes=10)
+>>> "resnet50" in models.list_models()
+True
+>>> model = models.get_model("vgg11_bn", num_classes=10, width_multiplier=0.25)
 """
-import importlib
-
-_FAMILIES = ["alexnet", "vgg", "googlenet", "resnet", "resnet_cifar",
-             "mobilenet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3"]
+from minicnn.models import alexnet as _alexnet
+from minicnn.models import googlenet as _googlenet
+from minicnn.models import mobilenet_v1 as _mobilenet_v1
+from minicnn.models import mobilenet_v2 as _mobilenet_v2
+from minicnn.models import mobilenet_v3 as _mobilenet_v3
+from minicnn.models import resnet as _resnet
+from minicnn.models import resnet_cifar as _resnet_cifar
+from minicnn.models import vgg as _vgg
+from minicnn.models.alexnet import *  # noqa: F403
+from minicnn.models.googlenet import GoogLeNetOutputs, googlenet_loss, load_torchvision_state_dict  # noqa: F401
+from minicnn.models.googlenet import *  # noqa: F403
+from minicnn.models.mobilenet_v1 import *  # noqa: F403
+from minicnn.models.mobilenet_v2 import *  # noqa: F403
+from minicnn.models.mobilenet_v3 import *  # noqa: F403
+from minicnn.models.resnet import *  # noqa: F403
+from minicnn.models.resnet_cifar import *  # noqa: F403
+from minicnn.models.vgg import *  # noqa: F403
+from minicnn.models.weights import load_npz_state_dict, read_npz, save_npz_state_dict  # noqa: F401
 
 _REGISTRY = {}
-for _family in _FAMILIES:
-    try:
-        _module = importlib.import_module(f"minicnn.models.{_family}")
-    except ModuleNotFoundError as error:
-        if error.name != f"minicnn.models.{_family}":
-            raise
-        continue
-    _REGISTRY.update(getattr(_module, "MODELS", {}))
-    for _name in getattr(_module, "__all__", []):
-        globals()[_name] = getattr(_module, _name)
+for _family in (_alexnet, _vgg, _googlenet, _resnet, _resnet_cifar, _mobilenet_v1, _mobilenet_v2, _mobilenet_v3):
+    _REGISTRY.update(_family.MODELS)
 
 
 def list_models():
