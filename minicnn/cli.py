@@ -1,0 +1,255 @@
+"""The command line: ``minicnn train | evaluate | summary | gradcheck`` (also ``python -m minicnn``).
+
+``minicnn train`` with no options is the quick start's main job: a batch-normalised
+VGG-11 at a quarter of its width learns the 4,000 training images of ``mnist5k``
+and is tested on the 1,000 held out, on a laptop CPU, offline.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+# The main job's defaults, in one place: they are what the README promises.
+DEFAULTS = dict(model="vgg11_bn", dataset="mnist5k", epochs=6, batch_size=64, optimizer="sgd", lr=0.05,
+                momentum=0.9, weight_decay=5e-4, width=0.25, seed=0, output="runs/mnist5k-vgg11_bn")
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+def _input_size(text):
+    try:
+        sizes = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x224x224, got {text!r}")
+    return sizes
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minicnn", description="minicnn: train, inspect and check CNNs.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model on a dataset (defaults: the quick-start job)",
+                                description="Train a model; writes a checkpoint, curves and a confusion matrix.")
+    train.add_argument("--model", default=DEFAULTS["model"], help="a name from `minicnn summary --list`")
+    train.add_argument("--dataset", default=DEFAULTS["dataset"],
+                       choices=["mnist5k", "digits", "shapes", "mnist", "fashion_mnist", "cifar10"])
+    train.add_argument("--data-root", default=None, help="folder holding MNIST/CIFAR files")
+    train.add_argument("--download", action="store_true", help="fetch MNIST/CIFAR files if missing")
+    train.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"])
+    train.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"])
+    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default=DEFAULTS["optimizer"])
+    train.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"])
+    train.add_argument("--momentum", type=float, default=DEFAULTS["momentum"], help="SGD/RMSprop momentum")
+    train.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
+                       help="random crops (and flips for non-digit data)")
+    train.add_argument("--width", type=_positive(float), default=DEFAULTS["width"],
+                       help="width multiplier for CPU-sized variants (VGG, MobileNet)")
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    train.add_argument("--output", default=DEFAULTS["output"], help="folder for checkpoint and plots")
+    train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from a checkpoint")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
+    evaluate.add_argument("--data-root", default=None)
+    evaluate.add_argument("--batch-size", type=_positive(int), default=256)
+
+    summary = commands.add_parser("summary", help="layer table: shapes, parameters, MACs, receptive field")
+    summary.add_argument("model", nargs="?", help="model name (see --list)")
+    summary.add_argument("--input", type=_input_size, default=(3, 224, 224), metavar="CxHxW")
+    summary.add_argument("--num-classes", type=_positive(int), default=1000)
+    summary.add_argument("--list", action="store_true", help="list the model names and exit")
+
+    gradcheck = commands.add_parser("gradcheck", help="check every op's backward against finite differences")
+    gradcheck.add_argument("--ops", default=None, help="comma-separated subset of the op names")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"train": _train, "evaluate": _evaluate, "summary": _summary, "gradcheck": _gradcheck}[
+            args.command](args)
+    except (CommandError, ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"minicnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# --- summary -------------------------------------------------------------------
+def _summary(args):
+    import minicnn
+    from minicnn import models
+
+    if args.list:
+        print("\n".join(models.list_models()))
+        return 0
+    if args.model is None:
+        raise CommandError("give a model name, or --list to see them")
+    model = models.get_model(args.model, num_classes=args.num_classes)
+    print(minicnn.summary(model, args.input))
+    return 0
+
+
+# --- gradcheck -----------------------------------------------------------------
+def _gradcheck(args):
+    from minicnn.op_checks import OP_CHECKS, run_op_checks
+
+    names = list(OP_CHECKS) if args.ops is None else [name.strip() for name in args.ops.split(",") if name.strip()]
+    unknown = [name for name in names if name not in OP_CHECKS]
+    if unknown:
+        raise CommandError(f"unknown op {unknown[0]!r}; choose from {', '.join(OP_CHECKS)}")
+    results = run_op_checks(names)
+    width = max(len(name) for name in names)
+    print(f"{'op':{width}s}  {'max abs error':>13s}  {'max rel error':>13s}  result")
+    for row in results:
+        print(f"{row['op']:{width}s}  {row['max_abs_error']:13.2e}  {row['max_rel_error']:13.2e}  "
+              f"{'ok' if row['passed'] else 'FAILED'}")
+    failed = sum(not row["passed"] for row in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+# --- train and evaluate --------------------------------------------------------
+def _grey_or_colour(dataset_name):
+    return 1 if dataset_name in ("mnist5k", "digits", "mnist", "fashion_mnist") else 3
+
+
+def _transforms(dataset_name, augment):
+    """(train transform, test transform): size to 32×32, scale to [0, 1], normalise; crops when augmenting."""
+    from minicnn.data import transforms as T
+
+    common = [T.ToTensor(), T.Resize(32)]
+    normalise = T.Normalize([0.5] * _grey_or_colour(dataset_name), [0.5] * _grey_or_colour(dataset_name))
+    train = list(common)
+    if augment:
+        train.append(T.RandomCrop(32, padding=2))
+        if _grey_or_colour(dataset_name) == 3:  # a flipped digit is another symbol; a flipped shape is not
+            train.append(T.RandomHorizontalFlip())
+    return T.Compose(train + [normalise]), T.Compose(common + [normalise])
+
+
+def _build_model(name, num_classes, in_channels, width):
+    from minicnn import models
+
+    options = {"num_classes": num_classes}
+    if name.startswith("vgg"):
+        options.update(width_multiplier=width, in_channels=in_channels)
+    elif name.startswith("mobilenet"):
+        options.update(width_mult=width)
+    elif name.startswith(("resnet", "resnext", "cifar_")):
+        options.update(in_channels=in_channels)
+    try:
+        return models.get_model(name, **options)
+    except TypeError as error:
+        raise CommandError(f"model {name!r} cannot be built with {options}: {error}") from None
+
+
+def _make_optimizer(args, parameters):
+    from minicnn import optim
+
+    if args.optimizer == "sgd":
+        return optim.SGD(parameters, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "adam":
+        return optim.Adam(parameters, lr=args.lr, weight_decay=args.weight_decay)
+    if args.optimizer == "adamw":
+        return optim.AdamW(parameters, lr=args.lr, weight_decay=args.weight_decay)
+    return optim.RMSprop(parameters, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+
+
+def _train(args):
+    if args.device != "cpu":
+        raise CommandError(f"device {args.device!r} is not available yet; use --device cpu")
+    import minicnn
+    from minicnn import optim, viz
+    from minicnn.checkpoint import load_checkpoint
+    from minicnn.data import DataLoader, load_dataset
+    from minicnn.train import evaluate, fit
+
+    minicnn.manual_seed(args.seed)
+    train_transform, test_transform = _transforms(args.dataset, args.augment)
+    options = dict(root=args.data_root, download=args.download)
+    train_set = load_dataset(args.dataset, split="train", transform=train_transform, **options)
+    test_set = load_dataset(args.dataset, split="test", transform=test_transform, **options)
+    in_channels = train_set.images.shape[-1]
+    model = _build_model(args.model, len(train_set.classes), in_channels, args.width)
+    optimizer = _make_optimizer(args, model.parameters())
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
+    test_loader = DataLoader(test_set, batch_size=256)
+
+    start_epoch, history = 0, None
+    if args.resume:
+        state = load_checkpoint(args.resume, model, optimizer, scheduler, loader=train_loader)
+        start_epoch, history = state["epoch"], state["history"]
+        print(f"resuming {args.resume} after epoch {start_epoch}")
+    os.makedirs(args.output, exist_ok=True)
+    config = dict(model=args.model, dataset=args.dataset, width=args.width, in_channels=int(in_channels),
+                  num_classes=len(train_set.classes), classes=list(train_set.classes), seed=args.seed)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"minicnn train: {args.model} (width {args.width}, {parameters:,} parameters) on {args.dataset}: "
+          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
+    started = time.perf_counter()
+    history = fit(model, train_loader, test_loader, optimizer=optimizer, epochs=args.epochs,
+                  scheduler=scheduler, checkpoint_dir=args.output, start_epoch=start_epoch, history=history,
+                  checkpoint_extra=config)
+    seconds = time.perf_counter() - started
+    result = evaluate(model, test_loader)
+    viz.training_curves(history, save=os.path.join(args.output, "curves.png"))
+    viz.confusion_matrix(result["confusion"], classes=train_set.classes,
+                         save=os.path.join(args.output, "confusion.png"))
+    with open(os.path.join(args.output, "history.json"), "w") as file:
+        json.dump(dict(config=config, history=history.to_dict(), test_accuracy=result["accuracy"],
+                       test_loss=result["loss"], seconds=seconds), file, indent=1)
+    print(f"test accuracy {result['accuracy']:.2%} (loss {result['loss']:.4f}) after {seconds:.0f} s; "
+          f"checkpoint, curves.png and confusion.png in {args.output}/")
+    return 0
+
+
+def _evaluate(args):
+    import minicnn
+    from minicnn.checkpoint import load_checkpoint, read_checkpoint_extra
+    from minicnn.data import DataLoader, load_dataset
+    from minicnn.train import evaluate
+
+    config = read_checkpoint_extra(args.checkpoint)
+    if not config or "model" not in config:
+        raise CommandError(f"{args.checkpoint} does not say which model it holds (not written by minicnn train?)")
+    dataset = args.dataset or config["dataset"]
+    _, test_transform = _transforms(dataset, augment=False)
+    test_set = load_dataset(dataset, split="test", transform=test_transform, root=args.data_root)
+    model = _build_model(config["model"], config["num_classes"], config["in_channels"], config["width"])
+    minicnn.manual_seed(0)
+    load_checkpoint(args.checkpoint, model)
+    result = evaluate(model, DataLoader(test_set, batch_size=args.batch_size))
+    print(f"{config['model']} on {dataset} test ({len(test_set)} images): accuracy {result['accuracy']:.2%}, "
+          f"loss {result['loss']:.4f}")
+    confusion = np.asarray(result["confusion"])
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(np.array2string(confusion, max_line_width=200))
+    return 0

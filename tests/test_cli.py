@@ -1,0 +1,64 @@
+"""The command line, end to end: every subcommand, --help, and one-line errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minicnn.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, timeout=300):
+    """Run ``python -m minicnn`` in a fresh process, as a user would."""
+    env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "minicnn", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["summary"], ["gradcheck"]])
+def test_every_subcommand_has_help(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: minicnn")
+
+
+def test_gradcheck_prints_a_table_of_every_op(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    for op in ("conv2d", "max_pool2d", "batch_norm", "local_response_norm", "cross_entropy", "dropout"):
+        assert f"\n{op} " in out
+    assert out.rstrip().endswith("22 passed, 0 failed")
+
+
+def test_gradcheck_subset_and_unknown_op(capsys):
+    assert main(["gradcheck", "--ops", "relu,linear"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("2 passed, 0 failed")
+    assert main(["gradcheck", "--ops", "relu,softplus"]) == 2
+    assert "minicnn gradcheck: error: unknown op 'softplus'" in capsys.readouterr().err
+
+
+def test_summary_prints_the_table_and_totals(capsys):
+    assert main(["summary", "resnet18", "--input", "3x64x64", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "layer4.1.conv2" in out and "MACs per image" in out
+    assert main(["summary", "--list"]) == 0
+    assert "mobilenet_v3_small" in capsys.readouterr().out.split()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["summary", "resnet19"], "minicnn summary: error: get_model: unknown model 'resnet19'"),
+    (["summary"], "minicnn summary: error: give a model name, or --list to see them"),
+    (["summary", "resnet18", "--input", "3x2"], "argument --input: expected CxHxW such as 3x224x224, got '3x2'"),
+    (["train", "--epochs", "0"], "argument --epochs: expected a positive int, got '0'"),
+    (["train", "--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
+    (["train", "--device", "tpu", "--epochs", "1"], "minicnn train: error: device 'tpu' is not available yet"),
+    (["evaluate", "missing.npz"], "minicnn evaluate: error:"),
+])
+def test_bad_arguments_give_one_line_errors_not_tracebacks(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
