@@ -62,3 +62,26 @@ def test_bad_arguments_give_one_line_errors_not_tracebacks(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_evaluate_and_resume_end_to_end_on_tiny_settings(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn (the data extra)")
+    out = tmp_path / "run"
+    common = ["--dataset", "digits", "--width", "0.0625", "--batch-size", "128", "--lr", "0.05",
+              "--output", str(out)]
+    result = run_cli("train", "--epochs", "1", *common)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
+    for name in ("last.npz", "best.npz", "curves.png", "confusion.png", "history.json"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "history.json").read_text())
+    assert report["config"]["model"] == "vgg11_bn" and len(report["history"]["train_loss"]) == 1
+
+    evaluated = run_cli("evaluate", str(out / "last.npz"))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"accuracy {report['test_accuracy']:.2%}" in evaluated.stdout
+
+    resumed = run_cli("train", "--epochs", "2", "--resume", str(out / "last.npz"), *common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    assert len(json.loads((out / "history.json").read_text())["history"]["train_loss"]) == 2
