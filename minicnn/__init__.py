@@ -4,7 +4,9 @@
 >>> from minicnn import nn, optim
 >>> import minicnn.nn.functional as F
 """
+from minicnn import cuda  # minicnn.cuda.is_available(); imports no CuPy
 from minicnn import functions as _functions  # noqa: F401  (attaches Tensor's operators)
+from minicnn.device import get_default_device, set_default_device
 from minicnn.factories import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
 from minicnn.functions.shape import cat, flatten
 from minicnn.gradcheck import GradcheckError, gradcheck, gradcheck_directional
@@ -19,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "Function", "DEFAULT_DTYPE",
+    "cuda", "set_default_device", "get_default_device",
     "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
     "cat", "flatten",
     "no_grad", "enable_grad", "is_grad_enabled",

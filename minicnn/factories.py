@@ -1,11 +1,20 @@
 """Ways to make tensors: zeros, ones, full, randn, rand, arange and the ``_like`` forms.
 
 All default to float32; the random ones draw from the stream ``manual_seed`` sets.
+Each takes ``device=`` ("cpu", "cuda"); None means ``minicnn.get_default_device()``.
+Random values are drawn on the CPU from the one seeded stream and then moved,
+so ``manual_seed(0); randn(3, device="cuda")`` holds the same numbers as on the CPU.
 """
 import numpy as np
 
 from minicnn import random
+from minicnn.device import move_array, normalize_device
 from minicnn.tensor import DEFAULT_DTYPE, Tensor
+
+
+def _on_device(op, array, device, requires_grad):
+    """Wrap a freshly made NumPy array, moved to ``device`` (default: the default device)."""
+    return Tensor(move_array(array, normalize_device(op, device), op), requires_grad=requires_grad)
 
 
 def _shape(op, shape):
@@ -16,39 +25,41 @@ def _shape(op, shape):
     return tuple(int(s) for s in shape)
 
 
-def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False):
-    return Tensor(np.zeros(_shape("zeros", shape), dtype=dtype), requires_grad=requires_grad)
+def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
+    return _on_device("zeros", np.zeros(_shape("zeros", shape), dtype=dtype), device, requires_grad)
 
 
-def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False):
-    return Tensor(np.ones(_shape("ones", shape), dtype=dtype), requires_grad=requires_grad)
+def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
+    return _on_device("ones", np.ones(_shape("ones", shape), dtype=dtype), device, requires_grad)
 
 
-def full(shape, fill_value, dtype=DEFAULT_DTYPE, requires_grad=False):
-    return Tensor(np.full(_shape("full", (shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
+def full(shape, fill_value, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
+    return _on_device("full", np.full(_shape("full", (shape,)), fill_value, dtype=dtype), device, requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros_like(t, dtype=None, requires_grad=False, device=None):
+    """Like ``t`` in shape and dtype, and on ``t``'s device unless ``device`` says otherwise."""
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
 
 
-def ones_like(t, dtype=None, requires_grad=False):
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def ones_like(t, dtype=None, requires_grad=False, device=None):
+    """Like ``t`` in shape and dtype, and on ``t``'s device unless ``device`` says otherwise."""
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
 
 
-def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False):
+def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
     """Standard normal samples from the seeded stream."""
     data = random.generator().standard_normal(_shape("randn", shape), dtype=np.float64).astype(dtype)
-    return Tensor(data, requires_grad=requires_grad)
+    return _on_device("randn", data, device, requires_grad)
 
 
-def rand(*shape, dtype=DEFAULT_DTYPE, requires_grad=False):
+def rand(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
     """Uniform samples in [0, 1) from the seeded stream."""
     data = random.generator().random(_shape("rand", shape)).astype(dtype)
-    return Tensor(data, requires_grad=requires_grad)
+    return _on_device("rand", data, device, requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
     """Like ``torch.arange``: integers give int64, any float argument gives float32."""
     if end is None:
         start, end = 0, start
@@ -57,4 +68,4 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dtype = DEFAULT_DTYPE if is_float else np.int64
-    return Tensor(np.arange(start, end, step).astype(dtype), requires_grad=requires_grad)
+    return _on_device("arange", np.arange(start, end, step).astype(dtype), device, requires_grad)

@@ -13,6 +13,7 @@ import contextlib
 
 import numpy as np
 
+from minicnn import device as _device
 from minicnn.backend import get_array_module
 
 DEFAULT_DTYPE = np.float32
@@ -166,6 +167,29 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    def to(self, device):
+        """This tensor on ``device`` ("cpu", "cuda", "cuda:0"): itself when already there.
+
+        Otherwise a copy that stays in the graph, as in PyTorch: gradients flow
+        back through it to the original device.
+
+        >>> x_gpu = x.to("cuda")        # RuntimeError naming the reason without a GPU
+        """
+        target = _device.normalize_device("Tensor.to", device)
+        if target == self.device:
+            return self
+        if target == "cuda":
+            from minicnn import cuda
+
+            cuda.require("Tensor.to")
+        return ToDevice(target)(self)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
     def astype(self, dtype):
         """A copy in another dtype, cut from the graph (use it for inputs, not mid-graph)."""
         return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
@@ -264,6 +288,7 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        _check_one_device(self, tensors)
         self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
         output = self.forward(*(t.data for t in tensors))
         record = any(self.needs_input_grad) and output.dtype.type in _FLOAT_DTYPES
@@ -280,8 +305,52 @@ class Function:
         raise NotImplementedError
 
 
-def tensor(data, dtype=None, requires_grad=False):
-    """A new tensor holding a copy of ``data`` (PyTorch's ``torch.tensor``)."""
+def _check_one_device(function, tensors):
+    """Every input of one op must live on one device; name both when they do not.
+
+    One type test per input: NumPy arrays are the CPU, anything else the GPU.
+    0-d CPU arrays are let through, so ``x_gpu * 2.0`` (whose 2.0 arrives as a
+    0-d NumPy array) keeps working: CuPy treats them as scalars.
+    """
+    first_device = None
+    for t in tensors:
+        on_gpu = _device.is_gpu_array(t.data)
+        if not on_gpu and t.data.ndim == 0:
+            continue
+        if first_device is None:
+            first_device = on_gpu
+        elif on_gpu != first_device:
+            devices = ", ".join(f"{x.device} {tuple(x.shape)}" for x in tensors)
+            raise ValueError(
+                f"{type(function).__name__}: expected all tensors on one device, but got tensors on "
+                f"cpu and cuda ({devices}); move them with .to(device)"
+            )
+
+
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back to where the input lived."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source_device = _device.device_of(x)
+        return _device.move_array(x, self.device, "Tensor.to")
+
+    def backward(self, gy):
+        return _device.move_array(gy, self.source_device, "Tensor.to")
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new tensor holding a copy of ``data`` (PyTorch's ``torch.tensor``), on ``device``.
+
+    ``device=None`` keeps a GPU array (or GPU tensor) on the GPU, as PyTorch
+    does, and puts anything else on ``minicnn.get_default_device()``.
+    """
     array = as_array(data, dtype)
     xp = get_array_module(array)
-    return Tensor(xp.array(array, copy=True), requires_grad=requires_grad)
+    array = xp.array(array, copy=True)
+    if device is None and _device.is_gpu_array(array):
+        device = "cuda"
+    array = _device.move_array(array, _device.normalize_device("tensor", device), "tensor")
+    return Tensor(array, requires_grad=requires_grad)

@@ -16,6 +16,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from minicnn import cuda
+from minicnn.device import move_array, normalize_device
 from minicnn.nn.parameter import Parameter
 from minicnn.nn.state_dict import load_into
 from minicnn.tensor import Tensor
@@ -323,26 +325,30 @@ class Module:
 
     # --- dtype and device ------------------------------------------------------------
     def to(self, device=None, dtype=None):
-        """Move every parameter and buffer to ``device`` ("cpu"/"cuda") and/or cast the
-        floating-point ones to ``dtype``, in place (the Parameter objects stay, so an
-        optimizer built before still holds them); returns self.
+        """Move every parameter and buffer (and their gradients) to ``device`` ("cpu", "cuda",
+        "cuda:0") and/or cast the floating-point ones to ``dtype``, in place; returns self.
 
+        The Parameter objects stay the same (only their ``.data`` changes), so an
+        optimizer built before still holds them; its state arrays (momentum,
+        Adam's moments) follow the parameters at its next ``step()``.  Without a
+        usable GPU, ``to("cuda")`` raises RuntimeError saying why.
+
+        >>> model.to("cuda")          # or model.cuda()
         >>> model.to(np.float64)      # for a float64 gradcheck; also model.double()
         """
         if dtype is None and device is not None and not isinstance(device, str):
             device, dtype = None, device  # model.to(np.float64)
-        if device not in (None, "cpu", "cuda"):
-            raise ValueError(f"{type(self).__name__}.to: device must be 'cpu' or 'cuda', got {device!r}")
+        op = f"{type(self).__name__}.to"
+        if device is not None:
+            device = normalize_device(op, device)
+            if device == "cuda":
+                cuda.require(op)
         if dtype is not None and np.dtype(dtype).kind != "f":
             raise TypeError(f"{type(self).__name__}.to: dtype must be floating-point, got {np.dtype(dtype)}")
 
         def convert(array):
-            if device == "cuda":
-                import cupy
-
-                array = cupy.asarray(array)
-            elif device == "cpu" and not isinstance(array, np.ndarray):
-                array = array.get()
+            if device is not None:
+                array = move_array(array, device, op)
             if dtype is not None and array.dtype.kind == "f":  # num_batches_tracked stays int64
                 array = array.astype(dtype)
             return array

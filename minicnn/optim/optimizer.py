@@ -38,6 +38,7 @@ import numbers
 import numpy as np
 
 from minicnn.backend import get_array_module
+from minicnn.device import device_of, move_array
 from minicnn.tensor import Tensor, enable_grad
 
 # Scalars (not arrays) that an update rule keeps in a parameter's state.
@@ -49,6 +50,17 @@ def _to_numpy(array):
     if get_array_module(array) is np:
         return array.copy()
     return array.get()
+
+
+def _follow_device(state, param_array):
+    """Move a parameter's state arrays to its device, after ``model.to(device)`` moved the parameter.
+
+    The optimizer keeps no device of its own: state lives wherever its
+    parameter lives, checked at each step by one type comparison per entry.
+    """
+    for name, value in state.items():
+        if hasattr(value, "shape") and type(value) is not type(param_array):
+            state[name] = move_array(value, device_of(param_array), "Optimizer.step")
 
 
 def _to_json_scalar(value):
@@ -191,7 +203,10 @@ class Optimizer:
                 grad = self._gradient_of(param)
                 if group.get("maximize", False):
                     grad = -grad  # a new array: never touch the caller's .grad
-                self._update(param.data, grad, self.state.setdefault(param, {}), group)
+                state = self.state.setdefault(param, {})
+                if state:
+                    _follow_device(state, param.data)
+                self._update(param.data, grad, state, group)
         return loss
 
     def _gradient_of(self, param):

@@ -1,0 +1,173 @@
+"""The op suite on device "cuda": forward and backward against the CPU, float64 gradchecks.
+
+Parametrised over two backends:
+
+* ``cuda``: a real GPU through CuPy.  Skipped visibly ("CUDA not available: …")
+  where there is none.
+* ``emulated``: no GPU needed.  A fake ``cupy`` (NumPy underneath) whose
+  ``RawModule`` runs the unmodified kernels/*.cu on the CPU emulator, so the whole
+  path (Tensor.to, Module.to, the functions' ``kernels_for``, the CUDA wrappers,
+  launch.py) runs here exactly as it would on a GPU, minus the hardware.
+
+Every case computes on the CPU, moves the same inputs (and modules) to the
+device, runs the same code there and compares outputs and gradients.
+"""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minicnn
+import minicnn.nn.functional as F
+from minicnn import cuda, nn, optim
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cuda_emulation"))
+import fake_cupy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    import shutil
+
+    from emulator import CXX, Emulator
+
+    if shutil.which(CXX) is None:
+        pytest.skip(f"CUDA emulation needs {CXX} (a C++20 compiler); none found")
+    return Emulator()
+
+
+@pytest.fixture(params=["emulated", "cuda"])
+def device(request, monkeypatch):
+    """Yields "cuda" with either a real GPU or the emulated one behind it."""
+    if request.param == "cuda":
+        if not cuda.is_available():
+            pytest.skip(f"CUDA not available: {cuda.unavailable_reason()}")
+        yield "cuda"
+        return
+    launches = fake_cupy.install_emulated(monkeypatch, request.getfixturevalue("emulator"), REPO / "kernels")
+    cuda._reset_probe_for_tests()
+    yield "cuda"
+    cuda._reset_probe_for_tests()
+    pure_matmul = request.node.callspec.params.get("name") == "linear"  # cuBLAS (cupy.matmul) only
+    assert launches or pure_matmul, "the emulated run launched no CUDA kernel: the op never reached the backend"
+
+
+def tolerance(dtype):
+    return {"rtol": 2e-4, "atol": 2e-5} if dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-11}
+
+
+def compare_on_device(device, fn, arrays, dtype, seed=0):
+    """fn(*tensors) on the CPU and on ``device``: outputs and input gradients must agree."""
+    results = []
+    for where in ("cpu", device):
+        leaves = [minicnn.Tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+        output = fn(*[leaf.to(where) for leaf in leaves])
+        assert output.device == where
+        grad = np.random.default_rng(seed).standard_normal(output.shape).astype(dtype)
+        output.backward(minicnn.tensor(grad, dtype=dtype).to(where).data)
+        results.append((output.numpy(), [leaf.grad.numpy() for leaf in leaves]))
+    (cpu_out, cpu_grads), (dev_out, dev_grads) = results
+    np.testing.assert_allclose(dev_out, cpu_out, **tolerance(dtype))
+    for dev_grad, cpu_grad in zip(dev_grads, cpu_grads):
+        np.testing.assert_allclose(dev_grad, cpu_grad, **tolerance(dtype))
+
+
+def rand(*shape, seed=0, low=-1.0, high=1.0):
+    return np.random.default_rng(seed).uniform(low, high, size=shape)
+
+
+DTYPES = [np.float32, np.float64]
+
+OPS = {
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [(2, 3, 7, 6), (4, 3, 3, 3), (4,)]),
+    "conv2d_dilated_groups": (lambda x, w: F.conv2d(x, w, None, padding=2, dilation=2, groups=2),
+                              [(2, 4, 6, 6), (6, 2, 3, 3)]),
+    "conv2d_depthwise": (lambda x, w: F.conv2d(x, w, None, stride=2, padding=1, groups=3),
+                         [(2, 3, 7, 7), (3, 1, 3, 3)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [(5, 4), (3, 4), (3,)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [(2, 3, 7, 6)]),
+    "max_pool2d_dilated_ceil": (lambda x: F.max_pool2d(x, 2, stride=2, padding=1, dilation=2, ceil_mode=True),
+                                [(2, 3, 8, 7)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [(2, 3, 7, 6)]),
+    "avg_pool2d_exclude_pad_ceil": (lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True,
+                                                           count_include_pad=False), [(2, 3, 8, 7)]),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (3, 2)), [(2, 3, 7, 5)]),
+    "relu": (F.relu, [(3, 8)]), "relu6": (lambda x: F.relu6(x * 8), [(3, 8)]),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), [(3, 8)]), "sigmoid": (F.sigmoid, [(3, 8)]),
+    "tanh": (F.tanh, [(3, 8)]), "hardswish": (lambda x: F.hardswish(x * 5), [(3, 8)]),
+    "hardsigmoid": (lambda x: F.hardsigmoid(x * 5), [(3, 8)]),
+    "softmax": (lambda x: F.softmax(x, dim=1), [(4, 6)]),
+    "log_softmax": (lambda x: F.log_softmax(x, dim=1), [(4, 6)]),
+    "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [(4, 3, 5, 5), (3,), (3,)]),
+    "local_response_norm": (lambda x: F.local_response_norm(x, 3), [(2, 5, 4, 4)]),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_op_matches_the_cpu(device, name, dtype):
+    fn, shapes = OPS[name]
+    compare_on_device(device, fn, [rand(*shape, seed=i) for i, shape in enumerate(shapes)], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_matches_the_cpu(device, dtype):
+    target = np.array([0, 3, 2, 1, 3])
+
+    def loss(logits):
+        on = logits.device
+        return F.cross_entropy(logits, minicnn.tensor(target).to(on), label_smoothing=0.1)
+
+    compare_on_device(device, loss, [rand(5, 4)], dtype)
+
+
+def test_dropout_masks_match_the_cpu(device):
+    x = np.ones((4, 50), dtype=np.float32)
+    minicnn.manual_seed(7)
+    on_cpu = F.dropout(minicnn.Tensor(x), 0.3).numpy()
+    minicnn.manual_seed(7)
+    on_device = F.dropout(minicnn.Tensor(x).to(device), 0.3)
+    assert on_device.device == "cuda"
+    np.testing.assert_array_equal(on_device.numpy(), on_cpu)
+
+
+def test_float64_gradcheck_on_the_device(device):
+    weight = rand(3, 2, 3, 3, seed=1)
+
+    def fn(x):
+        y = F.conv2d(x.to(device), minicnn.Tensor(weight).to(device), None, padding=1)
+        return F.max_pool2d(F.relu(y), 2).to("cpu")
+
+    assert minicnn.gradcheck_directional(fn, [rand(2, 2, 5, 5)])
+
+
+def small_model():
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
+    )
+
+
+def test_a_model_trains_the_same_on_the_device(device):
+    x, target = rand(6, 1, 8, 8), np.array([0, 1, 2, 0, 1, 2])
+    models = []
+    for where in ("cpu", device):
+        minicnn.manual_seed(0)
+        model = small_model()
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        model.to(where)
+        for _ in range(2):
+            loss = F.cross_entropy(model(minicnn.Tensor(x.astype(np.float32)).to(where)),
+                                   minicnn.tensor(target).to(where))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert all(p.device == where for p in model.parameters())
+        models.append(model.state_dict())
+    for key in models[0]:
+        np.testing.assert_allclose(models[1][key], models[0][key], rtol=1e-4, atol=1e-5, err_msg=key)
