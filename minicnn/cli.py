@@ -93,7 +93,7 @@ def main(argv=None):
     try:
         return {"train": _train, "evaluate": _evaluate, "summary": _summary, "gradcheck": _gradcheck}[
             args.command](args)
-    except (CommandError, ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (CommandError, ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as error:
         print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -183,8 +183,12 @@ def _make_optimizer(args, parameters):
 
 
 def _train(args):
-    if args.device != "cpu":
-        raise CommandError(f"device {args.device!r} is not available yet; use --device cpu")
+    from minicnn import cuda
+    from minicnn.device import normalize_device
+
+    device = normalize_device("--device", args.device)
+    if device == "cuda":
+        cuda.require("--device cuda")  # before loading any data: say at once why there is no GPU
     import minicnn
     from minicnn import optim, viz
     from minicnn.checkpoint import load_checkpoint
@@ -216,8 +220,8 @@ def _train(args):
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
     started = time.perf_counter()
     history = fit(model, train_loader, test_loader, optimizer=optimizer, epochs=args.epochs,
-                  scheduler=scheduler, checkpoint_dir=args.output, start_epoch=start_epoch, history=history,
-                  checkpoint_extra=config)
+                  scheduler=scheduler, device=device, checkpoint_dir=args.output, start_epoch=start_epoch,
+                  history=history, checkpoint_extra=config)
     seconds = time.perf_counter() - started
     result = evaluate(model, test_loader)
     viz.training_curves(history, save=os.path.join(args.output, "curves.png"))

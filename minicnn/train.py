@@ -30,7 +30,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import minicnn.nn.functional as F
+from minicnn import cuda
 from minicnn.checkpoint import save_checkpoint
+from minicnn.device import normalize_device
 from minicnn.models import googlenet_loss
 from minicnn.nn import Module
 from minicnn.optim import Optimizer
@@ -178,11 +180,18 @@ def _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, sta
 
 
 def _check_device(function, device):
-    if not isinstance(device, str):
-        raise TypeError(f"{function}: device must be a str such as 'cpu', got {type(device).__name__}")
-    if device != "cpu":
-        raise ValueError(f"{function}: device {device!r} is not supported yet; only 'cpu' works "
-                         f"(the GPU backend comes in a later issue)")
+    """"cpu" or "cuda"; for "cuda" a RuntimeError saying why no GPU is usable, before any work."""
+    device = normalize_device(function, device)
+    if device == "cuda":
+        cuda.require(function)
+    return device
+
+
+def _model_device(model):
+    """Where the model's parameters live: batches are moved there (evaluate takes no device)."""
+    for parameter in model.parameters():
+        return parameter.device
+    return "cpu"
 
 
 def _show_progress(progress):
@@ -193,12 +202,15 @@ def _show_progress(progress):
 
 
 # --- one batch -------------------------------------------------------------------------------
-def _unpack_batch(function, batch):
+def _unpack_batch(function, batch, device="cpu"):
+    """(images, labels) as Tensors on ``device``; loaders yield CPU batches, the model may be on the GPU."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise TypeError(f"{function}: each batch must be a pair (images, labels), got {type(batch).__name__}")
     images, labels = batch
     images = images if isinstance(images, Tensor) else Tensor(images)
     labels = labels if isinstance(labels, Tensor) else Tensor(labels)
+    if device != "cpu":
+        images, labels = images.to(device), labels.to(device)
     return images, labels
 
 
@@ -256,7 +268,7 @@ def _train_one_epoch(model, train_loader, optimizer, loss_fn, grad_clip, epoch, 
     loss_sum, correct, seen = 0.0, 0, 0
     started = time.perf_counter()
     for step, batch in enumerate(train_loader, start=1):
-        images, labels = _unpack_batch("fit", batch)
+        images, labels = _unpack_batch("fit", batch, _model_device(model))
         outputs = model(images)
         loss = loss_fn(outputs, labels)
         if not isinstance(loss, Tensor) or loss.size != 1:
@@ -325,6 +337,7 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
         history = History.from_dict(history)
     elif not isinstance(history, History):
         raise TypeError(f"fit: history must be a History, its dict or None, got {type(history).__name__}")
+    model.to(normalize_device("fit", device))  # in place: the optimizer's parameters move with it
     if len(history) != start_epoch:
         raise ValueError(f"fit: history holds {len(history)} epochs but start_epoch is {start_epoch}; pass "
                          f"the history saved with the checkpoint you resume from")
@@ -393,8 +406,9 @@ def evaluate(model, loader, loss_fn=None):
     model.eval()
     try:
         with no_grad():
+            device = _model_device(model)
             for batch in loader:
-                images, labels = _unpack_batch(function, batch)
+                images, labels = _unpack_batch(function, batch, device)
                 logits = _main_logits(model(images))
                 num_classes = logits.shape[1]
                 true = labels.numpy().astype(np.int64)

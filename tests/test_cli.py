@@ -54,13 +54,24 @@ def test_summary_prints_the_table_and_totals(capsys):
     (["summary", "resnet18", "--input", "3x2"], "argument --input: expected CxHxW such as 3x224x224, got '3x2'"),
     (["train", "--epochs", "0"], "argument --epochs: expected a positive int, got '0'"),
     (["train", "--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
-    (["train", "--device", "tpu", "--epochs", "1"], "minicnn train: error: device 'tpu' is not available yet"),
+    (["train", "--device", "tpu", "--epochs", "1"], "minicnn train: error: --device: device must be 'cpu' or 'cuda'"),
     (["evaluate", "missing.npz"], "minicnn evaluate: error:"),
 ])
 def test_bad_arguments_give_one_line_errors_not_tracebacks(args, message):
     result = run_cli(*args)
     assert result.returncode == 2
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_on_cuda_without_a_gpu_says_why_in_one_line():
+    import minicnn.cuda
+
+    if minicnn.cuda.is_available():
+        pytest.skip("a GPU is available here: --device cuda trains instead of refusing")
+    result = run_cli("train", "--device", "cuda", "--epochs", "1")
+    assert result.returncode == 2
+    assert "minicnn train: error: --device cuda: CUDA is not available (" in result.stderr
     assert "Traceback" not in result.stderr
 
 

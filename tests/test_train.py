@@ -369,6 +369,20 @@ def test_evaluate_rejects_an_empty_loader_and_out_of_range_labels(data):
 
 
 # --- arguments -----------------------------------------------------------------------------------
+def test_fit_on_cuda_without_a_gpu_says_why_before_any_work(data):
+    import minicnn.cuda
+
+    if minicnn.cuda.is_available():
+        pytest.skip("a GPU is available here: fit(device='cuda') runs instead of refusing")
+    train_set, _ = data
+    model = linear_model()
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match=r"fit: CUDA is not available \("):
+        fit(model, BatchList(train_set, 40), optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1,
+            device="cuda", progress=False)
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
+
+
 @pytest.mark.parametrize("arguments, error, message", [
     ({"epochs": -1}, ValueError, "fit: epochs must be >= 0, got -1"),
     ({"epochs": 2.5}, TypeError, "fit: epochs must be an int, got float"),
@@ -376,7 +390,8 @@ def test_evaluate_rejects_an_empty_loader_and_out_of_range_labels(data):
     ({"grad_clip": -1.0}, ValueError, "fit: grad_clip must be a positive finite number"),
     ({"grad_clip": "1"}, TypeError, "fit: grad_clip must be a number or None, got str"),
     ({"optimizer": None}, ValueError, r"fit: an optimizer is needed to train \(got optimizer=None\)"),
-    ({"device": "cuda"}, ValueError, "fit: device 'cuda' is not supported yet; only 'cpu' works"),
+    ({"device": "tpu"}, ValueError, "fit: device must be 'cpu' or 'cuda', got 'tpu'"),
+    ({"device": 0}, TypeError, r"fit: device must be a str \('cpu', 'cuda' or 'cuda:0'\), got int"),
     ({"start_epoch": 3}, ValueError, r"fit: start_epoch \(3\) is past epochs \(1\)"),
     ({"progress": "yes"}, TypeError, "fit: progress must be True, False or None"),
     ({"loss_fn": 3}, TypeError, "fit: loss_fn must be callable"),

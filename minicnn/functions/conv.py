@@ -47,7 +47,7 @@ class Conv2d(Function):
         out_size = self.out_size
         cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, self.dilation, out_size)
         cols = cols.reshape(g, -1, n * out_size[0] * out_size[1])  # (G, K, M)
-        y = weight.reshape(g, out_channels // g, -1) @ cols  # (G, OC/G, M)
+        y = kernels.matmul(weight.reshape(g, out_channels // g, -1), cols)  # (G, OC/G, M)
         y = y.reshape(out_channels, n, *out_size)  # (OC, N, OH, OW)
         if bias is not None:
             y += bias[:, None, None, None]
@@ -72,12 +72,12 @@ class Conv2d(Function):
         grad_x = grad_weight = None
         if self.needs_input_grad[0]:
             weight_grouped = self.weight.reshape(g, out_channels // g, -1)
-            grad_cols = weight_grouped.transpose(0, 2, 1) @ gy_grouped  # (G, K, M)
+            grad_cols = kernels.matmul(weight_grouped.transpose(0, 2, 1), gy_grouped)  # (G, K, M)
             c = self.x_shape[1]
             grad_cols = grad_cols.reshape(c, kh, kw, n, *gy.shape[2:])
             grad_x = kernels.col2im(grad_cols, self.x_shape, (kh, kw), self.stride, self.padding, self.dilation)
         if self.needs_input_grad[1]:
-            grad_weight = (gy_grouped @ self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
+            grad_weight = kernels.matmul(gy_grouped, self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
         return grad_x, grad_weight, grad_bias
 
 

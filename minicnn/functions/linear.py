@@ -3,24 +3,28 @@
 Backward: dx = gy · W,  dW = gyᵀ · x,  db = Σ gy over every axis but the last.
 Leading axes of x (batch, sequence, ...) are flattened into one for the products.
 """
+from minicnn.backend import kernels_for
 from minicnn.tensor import Function, Tensor
 
 
 class Linear(Function):
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        y = x @ weight.T
+        in_features, out_features = weight.shape[1], weight.shape[0]
+        y = kernels_for(x).matmul(x.reshape(-1, in_features), weight.T).reshape(*x.shape[:-1], out_features)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, gy):
+        kernels = kernels_for(gy)
+        in_features, out_features = self.x.shape[-1], gy.shape[-1]
+        gy_rows = gy.reshape(-1, out_features)  # (batch…, out) as one matrix
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
-            grad_x = gy @ self.weight
+            grad_x = kernels.matmul(gy_rows, self.weight).reshape(self.x.shape)
         if self.needs_input_grad[1]:
-            in_features, out_features = self.x.shape[-1], gy.shape[-1]
-            grad_weight = gy.reshape(-1, out_features).T @ self.x.reshape(-1, in_features)
+            grad_weight = kernels.matmul(gy_rows.T, self.x.reshape(-1, in_features))
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             grad_bias = gy.reshape(-1, gy.shape[-1]).sum(axis=0)
         return grad_x, grad_weight, grad_bias

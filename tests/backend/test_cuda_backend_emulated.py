@@ -225,6 +225,24 @@ def test_teaching_gemm_matches_matmul(emulated_gpu, dtype):
     assert len(emulated_gpu) == 1
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_teaching_gemm_batches_grouped_products(emulated_gpu, dtype):
+    """(G, M, K) @ (G, K, N), grouped convolution's product, one grid layer per group."""
+    a, b = random((3, 5, 7), dtype), random((3, 7, 4), dtype, seed=17)
+    cuda_kernels.use_teaching_gemm(True)
+    try:
+        product = cuda_kernels.matmul(on_fake_gpu(a), on_fake_gpu(b))
+    finally:
+        cuda_kernels.use_teaching_gemm(False)
+    assert emulated_gpu == [f"gemm_{'f32' if dtype == np.float32 else 'f64'}"]
+    assert_same(product, a @ b, dtype)
+
+
+def test_teaching_gemm_refuses_grids_it_cannot_launch(emulated_gpu):
+    with pytest.raises(ValueError, match=r"gemm: the grid holds at most 65535 row tiles .* got M=1048561, batch=1"):
+        cuda_kernels.gemm(on_fake_gpu(np.zeros((1_048_561, 1), np.float32)), on_fake_gpu(np.zeros((1, 1), np.float32)))
+
+
 def test_each_kernel_file_is_compiled_once(emulated_gpu):
     compiled = []
     original = cuda_runtime._modules
@@ -248,7 +266,7 @@ def test_unsupported_dtypes_are_refused(emulated_gpu):
 def test_mismatched_shapes_are_refused_with_the_shapes(emulated_gpu):
     with pytest.raises(ValueError, match=r"relu_backward: .*\(3,\), \(4,\)"):
         cuda_kernels.relu_backward(on_fake_gpu(np.zeros(3, np.float32)), on_fake_gpu(np.zeros(4, np.float32)))
-    with pytest.raises(ValueError, match=r"gemm: expected \(M, K\) @ \(K, N\), got \(2, 3\), \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"gemm: expected \(M, K\) @ \(K, N\) or \(G, M, K\) @ \(G, K, N\), got \(2, 3\), \(4, 5\)"):
         cuda_kernels.gemm(on_fake_gpu(np.zeros((2, 3), np.float32)), on_fake_gpu(np.zeros((4, 5), np.float32)))
 
 

@@ -7,6 +7,7 @@ from minicnn.backend.cpu.activation import *  # noqa: F401,F403
 from minicnn.backend.cpu.depthwise import *  # noqa: F401,F403
 from minicnn.backend.cpu.im2col import *  # noqa: F401,F403
 from minicnn.backend.cpu.loss import *  # noqa: F401,F403
+from minicnn.backend.cpu.matmul import *  # noqa: F401,F403
 from minicnn.backend.cpu.normalization import *  # noqa: F401,F403
 from minicnn.backend.cpu.pooling import *  # noqa: F401,F403
 from minicnn.backend.cpu.random import *  # noqa: F401,F403
