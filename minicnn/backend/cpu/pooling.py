@@ -12,7 +12,14 @@ products: y = A_h · x · A_wᵀ, where row i of A_h averages input rows
 floor(i·H/OH) … ceil((i+1)·H/OH) − 1; its backward is dx = A_hᵀ · gy · A_w.
 """
 from minicnn.backend import get_array_module
-from minicnn.backend.cpu.im2col import col2im, im2col
+from minicnn.backend.cpu.im2col import (
+    col2im,
+    im2col,
+    pad_channels_first,
+    unpad_channels_first,
+    window,
+    zeros_padded,
+)
 
 __all__ = [
     "adaptive_avg_pool2d_backward",
@@ -33,32 +40,42 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     on ties the first in row-major order wins, as in PyTorch.  Padding is −inf,
     so a padded position never beats a real value (0-padding would, for
     negative inputs).  A dilated window lying wholly in the padding gives −inf,
-    as in PyTorch, and passes no gradient.
+    as in PyTorch, and passes no gradient.  A window holding NaN gives NaN with
+    offset 0 (the CUDA kernel does the same).
+
+    A running maximum over the KH·KW shifted views of the padded input: no
+    column buffer, one comparison per kernel offset.
     """
     xp = get_array_module(x)
-    n, c = x.shape[:2]
-    kh, kw = kernel_size
-    cols = im2col(x, kernel_size, stride, padding, dilation, out_size, pad_value=-xp.inf)
-    cols = cols.reshape(c, kh * kw, n, *out_size)  # (C, K, N, OH, OW)
-    y = cols.max(axis=1)  # (C, N, OH, OW)
-    # Walking the offsets from last to first leaves the first maximum's offset.
+    kw = kernel_size[1]
+    padded = pad_channels_first(x, kernel_size, stride, padding, dilation, out_size, pad_value=-xp.inf)
+    y = window(padded, 0, 0, stride, dilation, out_size).copy()  # (C, N, OH, OW)
     window_argmax = xp.zeros(y.shape, dtype=xp.int32)
-    for offset in range(kh * kw - 1, -1, -1):
-        window_argmax[cols[:, offset] == y] = offset
+    for offset in range(1, kernel_size[0] * kw):
+        candidate = window(padded, offset // kw, offset % kw, stride, dilation, out_size)
+        xp.copyto(window_argmax, offset, where=candidate > y)  # strictly greater: the first maximum keeps a tie
+        xp.maximum(y, candidate, out=y)  # propagates NaN, as max() does
+    window_argmax[xp.isnan(y)] = 0
     return y.transpose(1, 0, 2, 3), window_argmax.transpose(1, 0, 2, 3)
 
 
 def max_pool2d_backward(gy, window_argmax, x_shape, kernel_size, stride, padding, dilation):
-    """Route each output gradient to its window's maximum; overlapping windows add up."""
+    """Route each output gradient to its window's maximum; overlapping windows add up.
+
+    For each kernel offset, the outputs whose maximum sat there add their
+    gradient into that shifted view of a zero buffer (col2im's loop, without
+    building the one-hot column buffer first).
+    """
     xp = get_array_module(gy)
-    kh, kw = kernel_size
+    kw = kernel_size[1]
+    out_size = gy.shape[2:]
     gy_channels_first = gy.transpose(1, 0, 2, 3)  # (C, N, OH, OW)
     argmax_channels_first = window_argmax.transpose(1, 0, 2, 3)
-    # One-hot over the window offsets, times gy: (C, 1, N, OH, OW) == (K, 1, 1, 1) → (C, K, N, OH, OW)
-    offsets = xp.arange(kh * kw, dtype=window_argmax.dtype)[:, None, None, None]
-    grad_cols = (argmax_channels_first[:, None] == offsets) * gy_channels_first[:, None]
-    grad_cols = grad_cols.reshape(gy.shape[1], kh, kw, *gy_channels_first.shape[1:])  # (C, KH, KW, N, OH, OW)
-    return col2im(grad_cols, x_shape, kernel_size, stride, padding, dilation)
+    grad_padded = zeros_padded(x_shape, kernel_size, stride, padding, dilation, out_size, gy.dtype, xp)
+    for offset in range(kernel_size[0] * kw):
+        routed = gy_channels_first * (argmax_channels_first == offset)
+        window(grad_padded, offset // kw, offset % kw, stride, dilation, out_size)[...] += routed
+    return unpad_channels_first(grad_padded, x_shape, padding)
 
 
 def max_pool2d_input_indices(window_argmax, x_shape, kernel_size, stride, padding, dilation):
