@@ -38,11 +38,6 @@ def lift(value, like):
     return Tensor(value)
 
 
-def check_same_device(op, a, b):
-    if get_array_module(a.data) is not get_array_module(b.data):
-        raise ValueError(f"{op}: operands are on different devices ({a.device} and {b.device})")
-
-
 class Add(Function):
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -213,13 +208,12 @@ def matmul(a, b):
 
 
 def _operands(op, a, b):
-    """Make both operands tensors of one dtype and device and check they broadcast."""
+    """Make both operands tensors of one dtype and check they broadcast."""
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
         a = lift(a, b)
-    b = lift(b, a)
-    check_same_device(op, a, b)
+    b = lift(b, a)  # devices are checked once for every op, in Function.__call__
     # An integer operand takes the float operand's dtype (PyTorch's rule); NumPy would
     # make float32 * int64 a float64.
     if a.dtype.kind == "f" and b.dtype.kind in "biu":

@@ -155,6 +155,4 @@ def cat(tensors, dim=0):
                 f"cat: tensor {i} has shape {t.shape} but tensor 0 has shape {first.shape}; "
                 f"only dim {dim} may differ"
             )
-        if t.device != first.device:
-            raise ValueError(f"cat: tensors are on different devices ({first.device} and {t.device})")
     return Cat(axis)(*tensors)
