@@ -75,6 +75,7 @@ def build_parser():
     evaluate.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
     evaluate.add_argument("--data-root", default=None)
     evaluate.add_argument("--batch-size", type=_positive(int), default=256)
+    evaluate.add_argument("--device", default="cpu")
 
     summary = commands.add_parser("summary", help="layer table: shapes, parameters, MACs, receptive field")
     summary.add_argument("model", nargs="?", help="model name (see --list)")
@@ -99,6 +100,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"minicnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`minicnn summary vgg16 | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 # --- summary -------------------------------------------------------------------
@@ -182,13 +187,19 @@ def _make_optimizer(args, parameters):
     return optim.RMSprop(parameters, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
 
 
-def _train(args):
+def _device(args):
+    """The --device as "cpu"/"cuda"; for cuda, the reason there is no GPU before any data is loaded."""
     from minicnn import cuda
     from minicnn.device import normalize_device
 
     device = normalize_device("--device", args.device)
     if device == "cuda":
-        cuda.require("--device cuda")  # before loading any data: say at once why there is no GPU
+        cuda.require("--device cuda")
+    return device
+
+
+def _train(args):
+    device = _device(args)
     import minicnn
     from minicnn import optim, viz
     from minicnn.checkpoint import load_checkpoint
@@ -236,6 +247,7 @@ def _train(args):
 
 
 def _evaluate(args):
+    device = _device(args)
     import minicnn
     from minicnn.checkpoint import load_checkpoint, read_checkpoint_extra
     from minicnn.data import DataLoader, load_dataset
@@ -250,7 +262,7 @@ def _evaluate(args):
     model = _build_model(config["model"], config["num_classes"], config["in_channels"], config["width"])
     minicnn.manual_seed(0)
     load_checkpoint(args.checkpoint, model)
-    result = evaluate(model, DataLoader(test_set, batch_size=args.batch_size))
+    result = evaluate(model.to(device), DataLoader(test_set, batch_size=args.batch_size))
     print(f"{config['model']} on {dataset} test ({len(test_set)} images): accuracy {result['accuracy']:.2%}, "
           f"loss {result['loss']:.4f}")
     confusion = np.asarray(result["confusion"])

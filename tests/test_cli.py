@@ -96,3 +96,13 @@ def test_train_evaluate_and_resume_end_to_end_on_tiny_settings(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout
     assert len(json.loads((out / "history.json").read_text())["history"]["train_loss"]) == 2
+
+
+def test_evaluate_on_cuda_without_a_gpu_says_why_in_one_line(tmp_path):
+    import minicnn.cuda
+
+    if minicnn.cuda.is_available():
+        pytest.skip("a GPU is available here: --device cuda evaluates instead of refusing")
+    result = run_cli("evaluate", str(tmp_path / "any.npz"), "--device", "cuda")
+    assert result.returncode == 2
+    assert "minicnn evaluate: error: --device cuda: CUDA is not available (" in result.stderr
