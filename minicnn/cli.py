@@ -227,7 +227,8 @@ def _train(args):
     config = dict(model=args.model, dataset=args.dataset, width=args.width, in_channels=int(in_channels),
                   num_classes=len(train_set.classes), classes=list(train_set.classes), seed=args.seed)
     parameters = sum(p.numel() for p in model.parameters())
-    print(f"minicnn train: {args.model} (width {args.width}, {parameters:,} parameters) on {args.dataset}: "
+    width = f"width {args.width}, " if args.model.startswith(("vgg", "mobilenet")) else ""
+    print(f"minicnn train: {args.model} ({width}{parameters:,} parameters) on {args.dataset}: "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
     started = time.perf_counter()
     history = fit(model, train_loader, test_loader, optimizer=optimizer, epochs=args.epochs,
