@@ -121,9 +121,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
     if x.dtype != weight.dtype:
         raise TypeError(f"{op}: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
-    for t in (weight, bias):
-        if t is not None and t.device != x.device:
-            raise ValueError(f"{op}: input is on {x.device} but a parameter is on {t.device}")
     out_size = tuple(
         conv_output_size(size, k, s, p, d)
         for size, k, s, p, d in zip((h, w), (kh, kw), stride, padding, dilation)
