@@ -12,7 +12,7 @@
 //       and invstd = 1/sqrt(var + eps).
 //       Launch: one block per channel (grid = C, a grid-stride loop covers more),
 //       block = a multiple of 32 threads, at most 1024 (launch.py uses 128);
-//       static shared memory: 32 values of T (one partial sum per warp).
+//       static shared memory: 32 doubles (one partial sum per warp).
 //
 //   batch_norm_invstd(var, invstd, C, eps)
 //       mirrors batch_norm_invstd: invstd = 1/sqrt(var + eps), elementwise over C
@@ -27,7 +27,7 @@
 //   batch_norm_backward_reduce(gy, x, mean, invstd, grad_weight, grad_bias, N, C, L)
 //       the two per-channel sums of batch_norm_backward:
 //       grad_bias = sum gy, grad_weight = sum gy*(x - mean) * invstd = sum gy*x_hat.
-//       Launch: as batch_norm_statistics (one block per channel, 32 T of shared memory).
+//       Launch: as batch_norm_statistics (one block per channel, 32 doubles of shared memory).
 //
 //   batch_norm_backward_input(gy, x, mean, invstd, weight, grad_weight, grad_bias,
 //                             grad_x, N, C, L, batch_statistics)
@@ -44,6 +44,12 @@
 //       running_var  = (1 - momentum)*running_var  + momentum*M/(M - 1)*var  (unbiased).
 //       Either running pointer may be null. Launch: elementwise over C.
 //
+// The per-channel sums accumulate in double for both dtypes: one thread may add up
+// N*L/blockDim values (25,000 for a 256x112x112 batch at 128 threads), and a float
+// running sum that long loses digits; reading float and summing in double costs
+// nothing here (the reductions wait on memory) and lands within float rounding of
+// NumPy's pairwise float32 sums. Results are rounded to T once, when stored.
+//
 // Hyper-parameters (eps, count, momentum) arrive as double and are rounded to T
 // the way the NumPy kernels round their Python floats (dtype.type(eps), ...).
 // The block reduction (block_sum) needs every thread of the block to call it:
@@ -57,13 +63,12 @@ __device__ inline double bn_sqrt(double value) { return sqrt(value); }
 
 // Sum of `value` over every thread of the block, returned to every thread.
 // blockDim.x must be a multiple of warpSize and at most 32 warps; warp_sums is a
-// __shared__ array of 32 T. Stage 1: each warp folds its 32 values into lane 0
+// __shared__ array of 32 double. Stage 1: each warp folds its 32 values into lane 0
 // with __shfl_down_sync (16, 8, 4, 2, 1 lanes apart) and parks the result in
 // shared memory. Stage 2: every warp reloads the per-warp partials and folds them
 // with a butterfly (__shfl_xor_sync), after which every lane of every warp holds
 // the same total: no extra broadcast through shared memory is needed.
-template <typename T>
-__device__ T block_sum(T value, T* warp_sums) {
+__device__ double block_sum(double value, double* warp_sums) {
     const int lane = threadIdx.x % warpSize;
     const int warp = threadIdx.x / warpSize;
     const int warps = blockDim.x / warpSize;
@@ -71,7 +76,7 @@ __device__ T block_sum(T value, T* warp_sums) {
         value += __shfl_down_sync(FULL_WARP_MASK, value, offset);
     if (lane == 0) warp_sums[warp] = value;
     __syncthreads();
-    value = lane < warps ? warp_sums[lane] : T(0);
+    value = lane < warps ? warp_sums[lane] : 0.0;
     for (int offset = warpSize / 2; offset > 0; offset /= 2)
         value += __shfl_xor_sync(FULL_WARP_MASK, value, offset);
     __syncthreads();  // every warp has read warp_sums before the next call overwrites it
@@ -89,20 +94,21 @@ __device__ inline long long channel_value_index(long long i, long long channel, 
 template <typename T>
 __device__ void batch_norm_statistics_impl(const T* x, T* mean, T* var, T* invstd, long long batch,
                                            long long channels, long long length, double eps) {
-    __shared__ T warp_sums[32];
+    __shared__ double warp_sums[32];
     const long long count = batch * length;
     for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
-        T sum = T(0);
+        double sum = 0.0;
         for (long long i = threadIdx.x; i < count; i += blockDim.x)
             sum += x[channel_value_index(i, c, channels, length)];
-        const T channel_mean = block_sum(sum, warp_sums) / T(count);
+        // The mean is rounded to T before the second pass, as the NumPy kernel's is.
+        const T channel_mean = T(block_sum(sum, warp_sums) / double(count));
         // Second pass around the mean: no E[x^2] - E[x]^2 cancellation.
-        T squares = T(0);
+        double squares = 0.0;
         for (long long i = threadIdx.x; i < count; i += blockDim.x) {
-            const T centered = x[channel_value_index(i, c, channels, length)] - channel_mean;
+            const double centered = double(x[channel_value_index(i, c, channels, length)] - channel_mean);
             squares += centered * centered;
         }
-        const T channel_var = block_sum(squares, warp_sums) / T(count);
+        const T channel_var = T(block_sum(squares, warp_sums) / double(count));
         if (threadIdx.x == 0) {
             mean[c] = channel_mean;
             var[c] = channel_var;
@@ -136,22 +142,22 @@ template <typename T>
 __device__ void batch_norm_backward_reduce_impl(const T* gy, const T* x, const T* mean, const T* invstd,
                                                 T* grad_weight, T* grad_bias, long long batch,
                                                 long long channels, long long length) {
-    __shared__ T warp_sums[32];
+    __shared__ double warp_sums[32];
     const long long count = batch * length;
     for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
         const T channel_mean = mean[c];
-        T sum_gy = T(0);
-        T sum_gy_centered = T(0);
+        double sum_gy = 0.0;
+        double sum_gy_centered = 0.0;
         for (long long i = threadIdx.x; i < count; i += blockDim.x) {
             const long long index = channel_value_index(i, c, channels, length);
             sum_gy += gy[index];
-            sum_gy_centered += gy[index] * (x[index] - channel_mean);
+            sum_gy_centered += double(gy[index]) * double(x[index] - channel_mean);
         }
         sum_gy = block_sum(sum_gy, warp_sums);
         sum_gy_centered = block_sum(sum_gy_centered, warp_sums);
         if (threadIdx.x == 0) {
-            grad_bias[c] = sum_gy;
-            grad_weight[c] = sum_gy_centered * invstd[c];
+            grad_bias[c] = T(sum_gy);
+            grad_weight[c] = T(sum_gy_centered) * invstd[c];
         }
     }
 }

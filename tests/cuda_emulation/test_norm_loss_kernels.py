@@ -59,6 +59,26 @@ def test_batch_norm_statistics_match_numpy(emulator, dtype, shape):
         assert_close(actual, expected, dtype)
 
 
+def test_float32_batch_norm_sums_in_double_over_a_long_channel(emulator):
+    # One channel of 256x112x112 / 16 values: each of the 128 threads adds up ~12,500 of them.
+    # A float32 running sum near 1e6 has an ulp of 0.06 and drifts by whole units; the double
+    # accumulator keeps the mean within float32 rounding of the exact float64 mean.
+    x = random(np.random.default_rng(3), (16, 1, 100_352), np.float32, scale=1.0, shift=100.0)
+    mean, var, _ = bn_statistics(emulator, x, 1e-5)
+    exact = x.astype(np.float64)
+    assert abs(mean[0] - exact.mean()) <= 1.2e-7 * abs(exact.mean())
+    assert abs(var[0] - exact.var()) <= 1e-6 * exact.var()
+    gy = random(np.random.default_rng(4), x.shape, np.float32, shift=1.0)
+    grad_weight, grad_bias = np.empty(1, np.float32), np.empty(1, np.float32)
+    invstd = np.ones(1, np.float32)
+    run(emulator, "batch_norm_backward_reduce", (1,), np.float32,
+        [gy, x, mean, invstd, grad_weight, grad_bias, np.int64(16), np.int64(1), np.int64(100_352)])
+    exact_bias = gy.astype(np.float64).sum()
+    exact_weight = (gy.astype(np.float64) * (exact - np.float64(mean[0]))).sum()
+    assert abs(grad_bias[0] - exact_bias) <= 1.2e-7 * abs(exact_bias)
+    assert abs(grad_weight[0] - exact_weight) <= 1e-6 * np.abs(gy.astype(np.float64) * (exact - mean[0])).sum()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_batch_norm_variance_is_accurate_when_the_mean_dwarfs_the_spread(emulator, dtype):
     # |mean| = 1e4, std = 1e-2: in float32 x² is 1e8 with an ulp of 8, so E[x²] − E[x]² would
