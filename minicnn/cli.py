@@ -85,6 +85,7 @@ def build_parser():
 
     gradcheck = commands.add_parser("gradcheck", help="check every op's backward against finite differences")
     gradcheck.add_argument("--ops", default=None, help="comma-separated subset of the op names")
+    gradcheck.add_argument("--device", default="cpu", help="cpu or cuda: where the ops run (float64 on both)")
     return parser
 
 
@@ -129,7 +130,9 @@ def _gradcheck(args):
     unknown = [name for name in names if name not in OP_CHECKS]
     if unknown:
         raise CommandError(f"unknown op {unknown[0]!r}; choose from {', '.join(OP_CHECKS)}")
-    results = run_op_checks(names)
+    device = _device(args)
+    results = run_op_checks(names, device=device)
+    print(f"float64 gradient checks on {device}")
     width = max(len(name) for name in names)
     print(f"{'op':{width}s}  {'max abs error':>13s}  {'max rel error':>13s}  result")
     for row in results:

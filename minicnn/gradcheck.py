@@ -5,9 +5,15 @@ a central difference, in float64; ``gradcheck_directional`` checks one random
 direction with two evaluations, for inputs too large to probe element by element.
 Both look at the scalar ``sum(fn(*inputs) * v)`` for a fixed random ``v``, so
 every output element takes part.
+
+The finite differences are taken on float64 copies in host memory; each
+evaluation of ``fn`` runs on ``device`` (by default the device of the first
+tensor input, else ``minicnn.get_default_device()``), so the same check proves
+the GPU kernels: ``gradcheck(fn, [x], device="cuda")``.
 """
 import numpy as np
 
+from minicnn import device as _device
 from minicnn.tensor import Tensor
 
 
@@ -15,30 +21,37 @@ class GradcheckError(AssertionError):
     """An analytic gradient disagreed with the numeric one; the message names the worst element."""
 
 
-def _prepare(fn, inputs, seed):
-    tensors = [Tensor(np.array(t.data if isinstance(t, Tensor) else t, dtype=np.float64),
-                      requires_grad=True) for t in inputs]
+def _device_for(inputs, device):
+    if device is not None:
+        return _device.normalize_device("gradcheck", device)
+    return next((t.device for t in inputs if isinstance(t, Tensor)), _device.get_default_device())
+
+
+def _prepare(fn, inputs, seed, device):
+    """Float64 host copies of the inputs, their analytic gradients, and the objective on ``device``."""
+    device = _device_for(inputs, device)
+    host = [np.array(t.numpy() if isinstance(t, Tensor) else t, dtype=np.float64) for t in inputs]
+    tensors = [Tensor(_device.move_array(a, device, "gradcheck"), requires_grad=True) for a in host]
     output = fn(*tensors)
     projection = np.random.default_rng(seed).standard_normal(output.shape)
 
     def objective(arrays):
-        out = fn(*[Tensor(a) for a in arrays])
-        return float((out.data * projection).sum())
+        out = fn(*[Tensor(_device.move_array(a, device, "gradcheck")) for a in arrays])
+        return float((out.numpy() * projection).sum())
 
-    output.backward(projection)
-    analytic = [t.grad.data if t.grad is not None else np.zeros(t.shape, dtype=np.float64) for t in tensors]
-    return tensors, analytic, objective
+    output.backward(_device.move_array(projection, output.device, "gradcheck"))
+    analytic = [t.grad.numpy() if t.grad is not None else np.zeros(t.shape, dtype=np.float64) for t in tensors]
+    return host, analytic, objective
 
 
-def numeric_gradients(fn, inputs, eps=1e-6, seed=0):
+def numeric_gradients(fn, inputs, eps=1e-6, seed=0, device=None):
     """Analytic and central-difference gradients of sum(fn(*inputs) · v), both in float64.
 
     Returns two lists with one array per input: (analytic, numeric).  The
     building block of ``gradcheck``, and what ``python -m minicnn gradcheck``
     prints its error table from.
     """
-    tensors, analytic, objective = _prepare(fn, inputs, seed)
-    arrays = [t.data.copy() for t in tensors]
+    arrays, analytic, objective = _prepare(fn, inputs, seed, device)
     numeric = [np.empty_like(a) for a in arrays]
     for array, gradient in zip(arrays, numeric):
         for index in np.ndindex(*array.shape):
@@ -52,7 +65,7 @@ def numeric_gradients(fn, inputs, eps=1e-6, seed=0):
     return analytic, numeric
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, seed=0):
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, seed=0, device=None):
     """Compare ``fn``'s backward with central differences for every input element.
 
     ``fn`` takes tensors and returns a tensor; ``inputs`` are tensors or arrays
@@ -62,7 +75,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, 
     >>> gradcheck(lambda x: (x * x).sum(), [np.array([1.0, 2.0])])
     True
     """
-    analytic, numeric = numeric_gradients(fn, inputs, eps, seed)
+    analytic, numeric = numeric_gradients(fn, inputs, eps, seed, device)
     worst = None
     for which, (exact, approximate) in enumerate(zip(analytic, numeric)):
         if exact.size == 0:
@@ -85,17 +98,17 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, 
     return False
 
 
-def gradcheck_directional(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, seed=0):
+def gradcheck_directional(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, seed=0,
+                          device=None):
     """Check the gradient along one random unit direction: two evaluations, any input size.
 
     The directional derivative (f(x + εu) − f(x − εu)) / 2ε must equal ⟨∇f, u⟩.
     """
-    tensors, analytic, objective = _prepare(fn, inputs, seed)
+    base, analytic, objective = _prepare(fn, inputs, seed, device)
     rng = np.random.default_rng(seed + 1)
-    directions = [rng.standard_normal(t.shape) for t in tensors]
+    directions = [rng.standard_normal(a.shape) for a in base]
     norm = np.sqrt(sum((d * d).sum() for d in directions))
     directions = [d / norm for d in directions]
-    base = [t.data for t in tensors]
     plus = objective([a + eps * d for a, d in zip(base, directions)])
     minus = objective([a - eps * d for a, d in zip(base, directions)])
     numeric = (plus - minus) / (2 * eps)

@@ -5,6 +5,7 @@ so central differences are exact to rounding there too.
 """
 import numpy as np
 
+import minicnn
 import minicnn.nn.functional as F
 from minicnn.gradcheck import gradcheck, numeric_gradients
 
@@ -31,7 +32,8 @@ def _batch_norm(x, weight, bias):
 
 
 def _cross_entropy(logits):
-    return F.cross_entropy(logits, np.array([0, 2, 1]), label_smoothing=0.1)
+    labels = minicnn.tensor(np.array([0, 2, 1]), device=logits.device)
+    return F.cross_entropy(logits, labels, label_smoothing=0.1)
 
 
 # name → (function of tensors, list of input arrays)
@@ -66,8 +68,6 @@ OP_CHECKS = {
 
 
 def _dropout_with_fixed_mask(x):
-    import minicnn
-
     minicnn.manual_seed(0)  # every evaluation must draw the same mask
     return F.dropout(x, p=0.3)
 
@@ -75,16 +75,16 @@ def _dropout_with_fixed_mask(x):
 OP_CHECKS["dropout"] = (_dropout_with_fixed_mask, OP_CHECKS["dropout"][1])
 
 
-def run_op_checks(names=None, atol=1e-5, rtol=1e-4):
-    """Gradient-check the named ops (all by default); one dict per op with its worst errors."""
+def run_op_checks(names=None, atol=1e-5, rtol=1e-4, device="cpu"):
+    """Gradient-check the named ops (all by default) on ``device``; one dict per op with its worst errors."""
     results = []
     for name in names or list(OP_CHECKS):
         function, inputs = OP_CHECKS[name]
-        analytic, numeric = numeric_gradients(function, inputs)
+        analytic, numeric = numeric_gradients(function, inputs, device=device)
         difference = [np.abs(a - n).max(initial=0.0) for a, n in zip(analytic, numeric)]
         scale = [np.abs(n).max(initial=0.0) for n in numeric]
         max_abs = float(max(difference))
         max_rel = float(max(d / max(s, 1e-12) for d, s in zip(difference, scale)))
-        passed = gradcheck(function, inputs, atol=atol, rtol=rtol, raise_exception=False)
+        passed = gradcheck(function, inputs, atol=atol, rtol=rtol, raise_exception=False, device=device)
         results.append(dict(op=name, max_abs_error=max_abs, max_rel_error=max_rel, passed=bool(passed)))
     return results

@@ -223,6 +223,9 @@ class Tensor:
             grad = as_array(grad, self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+            if grad.ndim and _device.device_of(grad) != self.device:
+                raise ValueError(f"backward: grad is on {_device.device_of(grad)} but the tensor is on "
+                                 f"{self.device}; move it with minicnn.tensor(grad, device={self.device!r})")
 
         pending = {id(self): grad}
         for tensor in self._reverse_topological_order():

@@ -106,3 +106,17 @@ def test_evaluate_on_cuda_without_a_gpu_says_why_in_one_line(tmp_path):
     result = run_cli("evaluate", str(tmp_path / "any.npz"), "--device", "cuda")
     assert result.returncode == 2
     assert "minicnn evaluate: error: --device cuda: CUDA is not available (" in result.stderr
+
+
+def test_gradcheck_on_cuda_without_a_gpu_says_why(capsys, monkeypatch):
+    import sys
+
+    from minicnn import cuda
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    cuda._reset_probe_for_tests()
+    try:
+        assert main(["gradcheck", "--ops", "relu", "--device", "cuda"]) == 2
+    finally:
+        cuda._reset_probe_for_tests()
+    assert "--device cuda: CUDA is not available" in capsys.readouterr().err

@@ -6,8 +6,9 @@ so in the backward pass its gradient is the sum over those axes
 """
 import numpy as np
 
+from minicnn.device import is_gpu_array, move_array
 from minicnn.backend import get_array_module
-from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor
+from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor, as_array
 
 
 def sum_to(grad, shape):
@@ -28,14 +29,16 @@ def broadcast_shapes(op, a, b):
 
 
 def lift(value, like):
-    """Wrap a Python number as an array of ``like``'s dtype, so float32 stays float32."""
+    """Wrap a Python number as an array of ``like``'s dtype (so float32 stays float32) on its device."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float, np.number)):
         xp = get_array_module(like.data)
         dtype = like.dtype if like.dtype.kind == "f" or isinstance(value, (int, np.integer)) else np.float32
         return Tensor(xp.asarray(value, dtype=dtype))
-    return Tensor(value)
+    if isinstance(value, np.ndarray) or is_gpu_array(value):
+        return Tensor(value)  # an array keeps its device: a NumPy array beside a GPU tensor is an error
+    return Tensor(move_array(as_array(value), like.device))  # a list follows the tensor it meets
 
 
 class Add(Function):

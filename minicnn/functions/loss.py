@@ -9,6 +9,7 @@ cross_entropy is one fused function rather than log_softmax followed by a
 pick: its gradient needs no division by a probability, so it stays exact for
 logits in the thousands.
 """
+from minicnn.device import device_of
 from minicnn.backend import get_array_module, kernels_for
 from minicnn.functions.shape import reshape
 from minicnn.tensor import Function, Tensor, as_array
@@ -107,11 +108,18 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _check_device(op, name, array, logits):
+    """A label or weight array must live where the logits do: the kernels read both."""
+    if get_array_module(array) is not get_array_module(logits.data):
+        where = device_of(array)
+        raise ValueError(f"{op}: input is on {logits.device} but {name} is on {where}; "
+                         f"move {name} with .to({logits.device!r})")
+
+
 def _check_target(op, logits, target, ignore_index):
     """Return the target as an integer array of shape (N, *rest), checked against logits (N, C, *rest)."""
     target = as_array(target)
-    if get_array_module(target) is not get_array_module(logits.data):
-        raise ValueError(f"{op}: input and target are on different devices")
+    _check_device(op, "target", target, logits)
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {target.dtype}")
     expected = logits.shape[:1] + logits.shape[2:]
@@ -179,6 +187,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     weight_array = None
     if weight is not None:
         weight_array = as_array(weight)
+        _check_device(op, "weight", weight_array, logits)
         if weight_array.shape != (logits.shape[1],):
             raise ValueError(f"{op}: weight has shape {weight_array.shape} but input has {logits.shape[1]} classes")
         weight_array = weight_array.astype(logits.dtype, copy=False)

@@ -171,3 +171,15 @@ def test_a_model_trains_the_same_on_the_device(device):
         models.append(model.state_dict())
     for key in models[0]:
         np.testing.assert_allclose(models[1][key], models[0][key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_the_gradcheck_command_passes_every_op_on_the_device(device, capsys, request):
+    from minicnn.cli import main
+
+    # Every op on a real GPU; on the emulator (each launch starts a thread per CUDA thread) a sample.
+    emulated = request.node.callspec.params["device"] == "emulated"
+    ops = ["--ops", "conv2d depthwise,max_pool2d,batch_norm,local_response_norm,cross_entropy"] if emulated else []
+    assert main(["gradcheck", "--device", device, *ops]) == 0
+    printed = capsys.readouterr().out
+    assert "float64 gradient checks on cuda" in printed and "FAILED" not in printed
+    assert ", 0 failed" in printed

@@ -279,3 +279,62 @@ def test_tensor_of_gpu_data_stays_on_the_gpu(fake_gpu, default_device_restored):
     assert minicnn.tensor(gpu_data).device == "cuda"
     assert minicnn.tensor(gpu_data, device="cpu").device == "cpu"
     assert minicnn.tensor([1.0, 2.0]).device == "cpu"
+
+
+# --- operands, upstream gradients and labels meet the tensor's device ------------------
+def test_a_python_list_operand_follows_the_gpu_tensor(fake_gpu):
+    gpu = Tensor(on_fake_gpu(np.ones(3, dtype=np.float32)), requires_grad=True)
+    result = gpu + [1, 2, 3]
+    assert result.device == "cuda" and result.dtype == np.float32
+    with pytest.raises(ValueError, match=r"cpu and cuda"):
+        gpu * np.arange(3)  # a NumPy array is a CPU operand, as in PyTorch
+
+
+def test_backward_refuses_an_upstream_gradient_on_another_device(fake_gpu):
+    gpu = Tensor(on_fake_gpu(np.ones(3, dtype=np.float32)), requires_grad=True)
+    y = gpu * 2.0
+    with pytest.raises(ValueError, match=r"backward: grad is on cpu but the tensor is on cuda"):
+        y.backward(np.ones(3, dtype=np.float32))
+    assert gpu.grad is None
+    y.backward(on_fake_gpu(np.ones(3, dtype=np.float32)))
+    assert gpu.grad.device == "cuda"
+
+
+@pytest.mark.parametrize("where", ["target", "weight"])
+def test_cross_entropy_names_a_label_or_weight_on_another_device(fake_gpu, where):
+    import minicnn.nn.functional as F
+
+    logits = Tensor(on_fake_gpu(np.zeros((2, 3), dtype=np.float32)))
+    target = np.array([0, 2]) if where == "target" else on_fake_gpu(np.array([0, 2]))
+    weight = np.ones(3, dtype=np.float32) if where == "weight" else None
+    with pytest.raises(ValueError, match=rf"cross_entropy: input is on cuda but {where} is on cpu; "
+                                         rf"move {where} with .to\('cuda'\)"):
+        F.cross_entropy(logits, target, weight)
+
+
+# --- gradcheck on a device -----------------------------------------------------------------
+def test_gradcheck_runs_fn_on_the_device_it_is_given(fake_gpu):
+    seen = []
+
+    def square(x):
+        seen.append(x.device)
+        return x * x
+
+    assert minicnn.gradcheck(square, [np.array([1.0, -2.0])], device="cuda")
+    assert minicnn.gradcheck_directional(square, [np.array([1.0, -2.0])], device="cuda")
+    assert set(seen) == {"cuda"}
+    seen.clear()
+    assert minicnn.gradcheck(square, [Tensor(on_fake_gpu(np.array([0.5])))])  # a GPU input picks the GPU
+    assert set(seen) == {"cuda"}
+
+
+def test_gradcheck_follows_the_default_device(fake_gpu, default_device_restored):
+    seen = []
+    minicnn.set_default_device("cuda")
+    assert minicnn.gradcheck(lambda x: seen.append(x.device) or x.exp(), [np.array([0.1, 0.2])])
+    assert set(seen) == {"cuda"}
+
+
+def test_gradcheck_on_cuda_without_a_gpu_says_why(no_cupy):
+    with pytest.raises(RuntimeError, match=r"gradcheck: CUDA is not available \(CuPy is not installed"):
+        minicnn.gradcheck(lambda x: x * x, [np.array([1.0])], device="cuda")
