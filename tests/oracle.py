@@ -4,6 +4,10 @@
 input (for one random upstream gradient) in the chosen dtype, with the
 tolerances the project promises: float32 forward ≤ 1e-5 and gradients ≤ 1e-4
 relative error; float64 ≤ 1e-10.  Tests that call it skip visibly without torch.
+
+minicnn's leaves are made on ``minicnn.get_default_device()``, so under
+``MINICNN_TEST_DEVICE=cuda`` (see conftest.py) every comparison runs the op on
+the GPU against torch on the CPU, with the same tolerances.
 """
 import numpy as np
 import pytest
@@ -40,23 +44,24 @@ def compare_with_torch(minicnn_fn, torch_fn, inputs, dtype=np.float32, grad_inpu
     if grad_inputs is None:
         grad_inputs = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
 
-    ours = [minicnn.Tensor(a.copy(), requires_grad=i in grad_inputs) for i, a in enumerate(arrays)]
+    ours = [minicnn.tensor(a, requires_grad=i in grad_inputs) for i, a in enumerate(arrays)]
     theirs = [torch.tensor(a.copy(), requires_grad=i in grad_inputs) for i, a in enumerate(arrays)]
     out_ours = minicnn_fn(*ours)
     out_theirs = torch_fn(*theirs)
     assert out_ours.dtype == np.dtype(dtype), f"output dtype {out_ours.dtype}, expected {np.dtype(dtype)}"
     assert out_ours.shape == tuple(out_theirs.shape), f"shape {out_ours.shape} vs torch {tuple(out_theirs.shape)}"
-    forward_error = rel_error(out_ours.data, out_theirs.detach().numpy())
+    assert out_ours.device == minicnn.get_default_device(), f"output on {out_ours.device}"
+    forward_error = rel_error(out_ours.numpy(), out_theirs.detach().numpy())
     assert forward_error <= forward_tol, f"forward relative error {forward_error:.3g} > {forward_tol}"
 
     upstream = np.random.default_rng(seed).standard_normal(out_ours.shape).astype(dtype)
-    out_ours.backward(upstream)
+    out_ours.backward(minicnn.tensor(upstream).data)
     out_theirs.backward(torch.tensor(upstream))
     grad_errors = []
     for i in grad_inputs:
         assert ours[i].grad is not None, f"input {i} got no gradient"
         assert ours[i].grad.dtype == np.dtype(dtype), f"input {i} gradient dtype {ours[i].grad.dtype}"
-        error = rel_error(ours[i].grad.data, theirs[i].grad.numpy())
+        error = rel_error(ours[i].grad.numpy(), theirs[i].grad.numpy())
         assert error <= grad_tol, f"gradient of input {i}: relative error {error:.3g} > {grad_tol}"
         grad_errors.append(error)
     return forward_error, grad_errors

@@ -53,9 +53,17 @@ def module(raw_module=None):
     return fake
 
 
+def cupyx_module():
+    """A fake ``cupyx`` with the one function minicnn uses: ``scatter_add`` (NumPy's ``add.at``)."""
+    fake = types.ModuleType("cupyx")
+    fake.scatter_add = lambda array, index, values: np.add.at(array, index, values)
+    return fake
+
+
 def install(monkeypatch, raw_module=None):
     fake = module(raw_module)
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx_module())
     return fake
 
 

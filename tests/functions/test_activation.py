@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import compare_with_torch
 
 import minicnn
 import minicnn.nn.functional as F
-from oracle import compare_with_torch
 
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardswish", "hardsigmoid"]
 
@@ -44,27 +44,27 @@ def test_activation_gradcheck(name, shape, seed):
 
 
 def test_relu_gradient_at_zero_is_zero_like_pytorch():
-    x = minicnn.Tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    x = minicnn.tensor([-1.0, 0.0, 2.0], requires_grad=True)
     F.relu(x).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
 
 
 def test_sigmoid_is_finite_for_huge_inputs():
-    x = minicnn.Tensor([-1e4, 0.0, 1e4], requires_grad=True)
+    x = minicnn.tensor([-1e4, 0.0, 1e4], requires_grad=True)
     y = F.sigmoid(x)
     y.sum().backward()
-    np.testing.assert_allclose(y.data, [0.0, 0.5, 1.0])
-    assert np.isfinite(x.grad.data).all()
+    np.testing.assert_allclose(y.numpy(), [0.0, 0.5, 1.0])
+    assert np.isfinite(x.grad.numpy()).all()
 
 
 def test_leaky_relu_slope():
-    y = F.leaky_relu(minicnn.Tensor([-2.0, 3.0]), negative_slope=0.2)
-    np.testing.assert_allclose(y.data, [-0.4, 3.0])
+    y = F.leaky_relu(minicnn.tensor([-2.0, 3.0]), negative_slope=0.2)
+    np.testing.assert_allclose(y.numpy(), [-0.4, 3.0])
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation_keeps_float32(name):
-    x = minicnn.Tensor(_kink_free_input().astype(np.float32), requires_grad=True)
+    x = minicnn.tensor(_kink_free_input().astype(np.float32), requires_grad=True)
     y = getattr(F, name)(x)
     y.sum().backward()
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
@@ -72,6 +72,6 @@ def test_activation_keeps_float32(name):
 
 def test_activation_rejects_integer_tensors_and_arrays():
     with pytest.raises(TypeError, match="relu: expected a floating-point tensor, got dtype int64"):
-        F.relu(minicnn.Tensor([1, 2]))
+        F.relu(minicnn.tensor([1, 2]))
     with pytest.raises(TypeError, match="sigmoid: expected a Tensor, got ndarray"):
         F.sigmoid(np.zeros(3))

@@ -4,7 +4,6 @@ import pytest
 from oracle import compare_with_torch, require_torch
 
 import minicnn
-from minicnn import Tensor
 from minicnn import functions as F
 
 DTYPES = [np.float32, np.float64]
@@ -54,14 +53,14 @@ def test_values_at_the_kinks_match_torch():
     values = [-1.0, -0.5, 0.0, 0.5, 1.0]
     for ours, theirs in [(lambda x: x.abs(), lambda x: x.abs()),
                          (lambda x: x.clip(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5))]:
-        x, t = Tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+        x, t = minicnn.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
         ours(x).sum().backward()
         theirs(t).sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
 
 
 def test_clip_passes_gradient_only_inside_the_range():
-    x = Tensor([-2.0, 0.0, 2.0], requires_grad=True)
+    x = minicnn.tensor([-2.0, 0.0, 2.0], requires_grad=True)
     y = x.clip(-1.0, 1.0)
     assert y.numpy().tolist() == [-1.0, 0.0, 1.0]
     y.sum().backward()
@@ -75,7 +74,7 @@ def test_clip_keeps_integer_tensors_integer():
 
 def test_exp_of_large_values_overflows_to_inf_like_numpy():
     with np.errstate(over="ignore"):
-        assert np.isinf(Tensor([100.0]).exp().item())
+        assert np.isinf(minicnn.tensor([100.0]).exp().item())
 
 
 def test_clip_with_min_above_max_is_a_value_error():

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import compare_with_torch
 
 import minicnn
 import minicnn.nn.functional as F
-from oracle import compare_with_torch
 
 
 @pytest.mark.parametrize("x_shape", [(5,), (3, 5), (2, 3, 5)])

@@ -74,7 +74,7 @@ def _ce_pair(case, weight, dtype):
     TF = torch.nn.functional
 
     kwargs = {"reduction": case["reduction"], "label_smoothing": case["label_smoothing"]}
-    ours_weight = None if weight is None else minicnn.Tensor(weight.astype(dtype))
+    ours_weight = None if weight is None else minicnn.tensor(weight.astype(dtype))
     theirs_weight = None if weight is None else torch.tensor(weight.astype(dtype))
     return (lambda x, t: cross_entropy(x, t, ours_weight, **kwargs),
             lambda x, t: TF.cross_entropy(x, t, theirs_weight, **kwargs))
@@ -94,8 +94,8 @@ def test_cross_entropy_matches_torch_float32_and_float64(case):
 @given(cross_entropy_cases())
 def test_cross_entropy_gradcheck(case):
     logits, target, weight = _ce_inputs(case, seed=24)
-    target_tensor = minicnn.Tensor(target)
-    weight_tensor = None if weight is None else minicnn.Tensor(weight)
+    target_tensor = minicnn.tensor(target)
+    weight_tensor = None if weight is None else minicnn.tensor(weight)
     assert minicnn.gradcheck(lambda x: cross_entropy(x, target_tensor, weight_tensor, reduction=case["reduction"],
                                                      label_smoothing=case["label_smoothing"]), [logits])
 
@@ -110,17 +110,17 @@ def test_cross_entropy_of_logits_of_magnitude_1e4_is_finite_and_matches_torch(la
     for dtype in (np.float32, np.float64):
         ours, theirs = _ce_pair(case, None, dtype)
         compare_with_torch(ours, theirs, [logits, target], dtype=dtype)
-    x = minicnn.Tensor(logits.astype(np.float32), requires_grad=True)
-    loss = cross_entropy(x, minicnn.Tensor(target), label_smoothing=label_smoothing)
+    x = minicnn.tensor(logits.astype(np.float32), requires_grad=True)
+    loss = cross_entropy(x, minicnn.tensor(target), label_smoothing=label_smoothing)
     loss.backward()
-    assert np.isfinite(loss.item()) and np.isfinite(x.grad.data).all()
+    assert np.isfinite(loss.item()) and np.isfinite(x.grad.numpy()).all()
 
 
 def test_cross_entropy_of_one_unbatched_sample_matches_torch():
     torch = require_torch()
     logits = np.array([0.5, -1.0, 2.0], dtype=np.float32)
     for reduction in ("mean", "none"):
-        ours = cross_entropy(minicnn.Tensor(logits), minicnn.Tensor(np.array(2)), reduction=reduction)
+        ours = cross_entropy(minicnn.tensor(logits), minicnn.tensor(np.array(2)), reduction=reduction)
         theirs = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(2), reduction=reduction)
         assert ours.shape == () and abs(ours.item() - theirs.item()) < 1e-6
 
@@ -128,10 +128,10 @@ def test_cross_entropy_of_one_unbatched_sample_matches_torch():
 def test_cross_entropy_gradient_is_softmax_minus_one_hot():
     logits = np.random.default_rng(26).standard_normal((4, 3))
     target = np.array([0, 2, 1, 2])
-    x = minicnn.Tensor(logits, requires_grad=True)
-    cross_entropy(x, minicnn.Tensor(target), reduction="sum").backward()
+    x = minicnn.tensor(logits, requires_grad=True)
+    cross_entropy(x, minicnn.tensor(target), reduction="sum").backward()
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(x.grad.data, probabilities - np.eye(3)[target], atol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), probabilities - np.eye(3)[target], atol=1e-12)
 
 
 # --- mse ---------------------------------------------------------------------------
@@ -154,11 +154,11 @@ def _logits(n=4, classes=5):
 
 
 def _labels(values):
-    return minicnn.Tensor(np.array(values))
+    return minicnn.tensor(np.array(values))
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: cross_entropy(_logits(), minicnn.Tensor(np.zeros(4, dtype=np.float32))), TypeError,
+    (lambda: cross_entropy(_logits(), minicnn.tensor(np.zeros(4, dtype=np.float32))), TypeError,
      r"cross_entropy: target must hold integer class indices, got dtype float32"),
     (lambda: cross_entropy(_logits(), _labels([0, 1, 5, 2])), ValueError,
      r"cross_entropy: target holds class 5 but input has 5 classes \(valid labels are 0..4\)"),

@@ -33,7 +33,7 @@ def test_batch_norm_matches_torch_float32_and_float64(shape, training, affine):
     x, weight, bias, running_var = _bn_arrays(shape, seed=11)
     running_mean = -weight
     for dtype in (np.float32, np.float64):
-        ours_stats = minicnn.Tensor(running_mean.astype(dtype)), minicnn.Tensor(running_var.astype(dtype))
+        ours_stats = minicnn.tensor(running_mean.astype(dtype)), minicnn.tensor(running_var.astype(dtype))
         theirs_stats = torch.tensor(running_mean.astype(dtype)), torch.tensor(running_var.astype(dtype))
 
         def ours(x, *params, stats=ours_stats):
@@ -49,7 +49,7 @@ def test_batch_norm_matches_torch_float32_and_float64(shape, training, affine):
 @given(bn_shapes, st.booleans())
 def test_batch_norm_gradcheck(shape, training):
     x, weight, bias, running_var = _bn_arrays(shape, seed=13)
-    running_mean, running_var = minicnn.Tensor(-bias), minicnn.Tensor(running_var)
+    running_mean, running_var = minicnn.tensor(-bias), minicnn.tensor(running_var)
     assert minicnn.gradcheck(
         lambda x, w, b: batch_norm(x, running_mean, running_var, w, b, training=training), [x, weight, bias])
 
@@ -65,23 +65,23 @@ def test_batch_norm_running_statistics_follow_torch_over_several_steps(shape, dt
     rng = np.random.default_rng(14)
     for step in range(4):
         x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
-        ours = batch_norm(minicnn.Tensor(x), ours_mean, ours_var, training=True, momentum=0.3)
+        ours = batch_norm(minicnn.tensor(x), ours_mean, ours_var, training=True, momentum=0.3)
         theirs = torch.nn.functional.batch_norm(torch.tensor(x), theirs_mean, theirs_var, training=True, momentum=0.3)
-        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
     tolerance = 1e-6 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(ours_mean.data, theirs_mean.numpy(), rtol=tolerance, atol=tolerance)
-    np.testing.assert_allclose(ours_var.data, theirs_var.numpy(), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(ours_mean.numpy(), theirs_mean.numpy(), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(ours_var.numpy(), theirs_var.numpy(), rtol=tolerance, atol=tolerance)
     assert ours_mean.dtype == dtype and ours_var.dtype == dtype
     # Evaluation now uses the running statistics, exactly as torch does.
     x = rng.standard_normal(shape).astype(dtype)
-    ours = batch_norm(minicnn.Tensor(x), ours_mean, ours_var, training=False)
+    ours = batch_norm(minicnn.tensor(x), ours_mean, ours_var, training=False)
     theirs = torch.nn.functional.batch_norm(torch.tensor(x), theirs_mean, theirs_var, training=False)
-    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_batch_norm_training_normalises_each_channel_to_mean_0_variance_1():
     x = np.random.default_rng(15).standard_normal((8, 4, 3, 3)).astype(np.float32) * 5 + 100
-    y = batch_norm(minicnn.Tensor(x), None, None, training=True).data
+    y = batch_norm(minicnn.tensor(x), None, None, training=True).numpy()
     assert y.dtype == np.float32
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-4)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, atol=1e-3)
@@ -89,18 +89,18 @@ def test_batch_norm_training_normalises_each_channel_to_mean_0_variance_1():
 
 def test_batch_norm_updates_running_statistics_under_no_grad():
     running_mean, running_var = minicnn.zeros(2), minicnn.ones(2)
-    x = minicnn.Tensor(np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32))
+    x = minicnn.tensor(np.array([[1.0, 10.0], [3.0, 30.0]], dtype=np.float32))
     with minicnn.no_grad():
         batch_norm(x, running_mean, running_var, training=True, momentum=0.5)
-    np.testing.assert_allclose(running_mean.data, [1.0, 10.0])
+    np.testing.assert_allclose(running_mean.numpy(), [1.0, 10.0])
     # Unbiased batch variances 2 and 200, halfway from 1.
-    np.testing.assert_allclose(running_var.data, [1.5, 100.5])
+    np.testing.assert_allclose(running_var.numpy(), [1.5, 100.5])
 
 
 def test_batch_norm_without_running_statistics_uses_the_batch_even_in_eval():
-    x = minicnn.Tensor(np.array([[1.0], [3.0]], dtype=np.float32))
+    x = minicnn.tensor(np.array([[1.0], [3.0]], dtype=np.float32))
     y = batch_norm(x, None, None, training=False, eps=0.0)
-    np.testing.assert_allclose(y.data, [[-1.0], [1.0]])
+    np.testing.assert_allclose(y.numpy(), [[-1.0], [1.0]])
 
 
 # --- local response norm -------------------------------------------------------
@@ -156,7 +156,7 @@ def _stats(channels):
      r"batch_norm: bias must be a Tensor or None, got ndarray"),
     (lambda: batch_norm(minicnn.zeros(4), None, None), ValueError,
      r"batch_norm: expected input with at least 2 dimensions \(N, C, ...\), got shape \(4,\)"),
-    (lambda: batch_norm(minicnn.Tensor(np.zeros((4, 3), dtype=np.int32)), None, None), TypeError,
+    (lambda: batch_norm(minicnn.tensor(np.zeros((4, 3), dtype=np.int32)), None, None), TypeError,
      r"batch_norm: expected a floating-point input, got dtype int32"),
     (lambda: local_response_norm(minicnn.zeros(2, 3), 2), ValueError,
      r"local_response_norm: expected 3-D or higher input \(N, C, ...\), got shape \(2, 3\)"),

@@ -71,7 +71,7 @@ def test_max_pool2d_gradcheck(case):
 
 
 def test_max_pool2d_pads_with_minus_infinity_not_zero():
-    x = minicnn.Tensor(-np.arange(1.0, 17.0, dtype=np.float32).reshape(1, 1, 4, 4))
+    x = minicnn.tensor(-np.arange(1.0, 17.0, dtype=np.float32).reshape(1, 1, 4, 4))
     y = max_pool2d(x, 3, stride=2, padding=1)
     # Every window holds only negative inputs; zero padding would have produced zeros.
     assert y.tolist() == [[[[-1.0, -2.0], [-5.0, -6.0]]]]
@@ -89,10 +89,10 @@ def test_max_pool2d_return_indices_match_torch():
     torch = require_torch()
     x = distinct_values((2, 3, 7, 6))
     args = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": (1, 2), "ceil_mode": True}
-    output, indices = max_pool2d(minicnn.Tensor(x), return_indices=True, **args)
+    output, indices = max_pool2d(minicnn.tensor(x), return_indices=True, **args)
     expected_output, expected_indices = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **args)
-    np.testing.assert_array_equal(output.data, expected_output.numpy())
-    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    np.testing.assert_array_equal(output.numpy(), expected_output.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
     assert indices.dtype == np.int64
 
 
@@ -101,19 +101,19 @@ def test_max_pool2d_accepts_unbatched_input():
     TF = require_torch().nn.functional
     x = distinct_values((3, 5, 4))
     compare_with_torch(lambda t: max_pool2d(t, 2), lambda t: TF.max_pool2d(t, 2), [x], dtype=np.float32)
-    _, indices = max_pool2d(minicnn.Tensor(x), 2, return_indices=True)
+    _, indices = max_pool2d(minicnn.tensor(x), 2, return_indices=True)
     _, expected_indices = TF.max_pool2d(require_torch().tensor(x), 2, return_indices=True)
-    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
 
 
 def test_max_pool2d_backward_is_idempotent():
-    x = minicnn.Tensor(distinct_values((1, 2, 6, 6)), requires_grad=True)
+    x = minicnn.tensor(distinct_values((1, 2, 6, 6)), requires_grad=True)
     y = max_pool2d(x, 3, stride=2)
-    upstream = np.random.default_rng(0).standard_normal(y.shape)
+    upstream = minicnn.tensor(np.random.default_rng(0).standard_normal(y.shape))
     y.backward(upstream)
-    first = x.grad.data.copy()
+    first = x.grad.numpy().copy()
     y.backward(upstream)
-    np.testing.assert_allclose(x.grad.data, 2 * first)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
     assert upstream.shape == y.shape  # the upstream gradient was not resized or consumed
 
 
@@ -139,13 +139,13 @@ def test_avg_pool2d_gradcheck(case, count_include_pad):
 
 def test_avg_pool2d_ceil_mode_divisor_excludes_the_overhang_beyond_padding():
     # 5×5 input, kernel 2, stride 2, padding 1, ceil_mode: the last window overhangs the padded input.
-    x = minicnn.Tensor(np.ones((1, 1, 5, 5), dtype=np.float32))
+    x = minicnn.tensor(np.ones((1, 1, 5, 5), dtype=np.float32))
     with_pad = avg_pool2d(x, 2, stride=2, padding=1, ceil_mode=True, count_include_pad=True)
     without_pad = avg_pool2d(x, 2, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
     # Corner window: 1 input + 3 padding → 1/4; last row/col windows: 2 inputs of 2 counted → 1.
-    assert with_pad.data[0, 0, 0, 0] == 0.25
-    assert with_pad.data[0, 0, 2, 2] == 1.0
-    np.testing.assert_array_equal(without_pad.data, np.ones((1, 1, 3, 3), dtype=np.float32))
+    assert with_pad.numpy()[0, 0, 0, 0] == 0.25
+    assert with_pad.numpy()[0, 0, 2, 2] == 1.0
+    np.testing.assert_array_equal(without_pad.numpy(), np.ones((1, 1, 3, 3), dtype=np.float32))
 
 
 def test_avg_pool2d_divisor_override_matches_torch():
@@ -180,21 +180,21 @@ def test_adaptive_avg_pool2d_gradcheck(h, w, output_size):
 
 
 def test_adaptive_avg_pool2d_spreads_a_1x1_map_to_7x7():
-    x = minicnn.Tensor(np.arange(4, dtype=np.float32).reshape(2, 2, 1, 1))
+    x = minicnn.tensor(np.arange(4, dtype=np.float32).reshape(2, 2, 1, 1))
     y = adaptive_avg_pool2d(x, 7)
     assert y.shape == (2, 2, 7, 7) and y.dtype == np.float32
-    np.testing.assert_array_equal(y.data, np.broadcast_to(x.data, (2, 2, 7, 7)))
+    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(x.numpy(), (2, 2, 7, 7)))
 
 
 def test_adaptive_avg_pool2d_to_1x1_is_the_global_mean():
     x = np.random.default_rng(7).standard_normal((2, 3, 7, 7)).astype(np.float32)
-    y = adaptive_avg_pool2d(minicnn.Tensor(x), (1, 1))
-    np.testing.assert_allclose(y.data, x.mean(axis=(2, 3), keepdims=True), rtol=1e-6)
+    y = adaptive_avg_pool2d(minicnn.tensor(x), (1, 1))
+    np.testing.assert_allclose(y.numpy(), x.mean(axis=(2, 3), keepdims=True), rtol=1e-6)
 
 
 # --- bad input ----------------------------------------------------------------
 def _image(shape=(1, 1, 4, 4), dtype=np.float32):
-    return minicnn.Tensor(np.zeros(shape, dtype=dtype))
+    return minicnn.tensor(np.zeros(shape, dtype=dtype))
 
 
 @pytest.mark.parametrize("call, error, message", [

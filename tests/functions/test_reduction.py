@@ -4,7 +4,6 @@ import pytest
 from oracle import compare_with_torch
 
 import minicnn
-from minicnn import Tensor
 
 DTYPES = [np.float32, np.float64]
 AXES = [None, 0, 1, -1, -3, (0, 2), (-1, 0), (0, 1, 2), ()]
@@ -52,7 +51,7 @@ def test_max_matches_torch(axis, keepdims, dtype):
 
 
 def test_reductions_as_functions_match_methods():
-    x = Tensor(normal(3, 4))
+    x = minicnn.tensor(normal(3, 4))
     from minicnn import functions
 
     for name in ("sum", "mean", "max"):
@@ -73,27 +72,27 @@ def test_output_shapes_with_and_without_keepdims():
 def test_max_splits_the_gradient_equally_between_ties_like_torch_amax():
     torch_values = [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]
     compare_with_torch(lambda x: x.max(axis=1), lambda x: x.amax(dim=1), [np.array(torch_values)])
-    x = Tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], requires_grad=True)
+    x = minicnn.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], requires_grad=True)
     x.max(axis=1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
 
 
 def test_max_of_negative_values():
-    x = Tensor([-3.0, -1.0, -2.0], requires_grad=True)
+    x = minicnn.tensor([-3.0, -1.0, -2.0], requires_grad=True)
     assert x.max().item() == -1.0
     x.max().backward()
     assert x.grad.numpy().tolist() == [0.0, 1.0, 0.0]
 
 
 def test_mean_gradient_is_one_over_the_count():
-    x = Tensor(np.ones((4, 5), dtype=np.float32), requires_grad=True)
+    x = minicnn.tensor(np.ones((4, 5), dtype=np.float32), requires_grad=True)
     x.mean(axis=0).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full((4, 5), 0.25))
 
 
 @pytest.mark.parametrize("name", ["sum", "mean", "max"])
 def test_reducing_a_0d_tensor_over_axis_0_or_minus_1_keeps_it(name):
-    x = Tensor(2.5, requires_grad=True)
+    x = minicnn.tensor(2.5, requires_grad=True)
     for axis in (0, -1, None):
         y = getattr(x, name)(axis=axis)
         assert y.shape == () and y.item() == 2.5
@@ -102,7 +101,7 @@ def test_reducing_a_0d_tensor_over_axis_0_or_minus_1_keeps_it(name):
 
 
 def test_numpy_integer_axes_are_accepted():
-    x = Tensor(normal(2, 3))
+    x = minicnn.tensor(normal(2, 3))
     assert x.sum(axis=np.int64(1)).shape == (2,)
     assert x.mean(axis=(np.int64(0), -1)).shape == ()
 

@@ -42,7 +42,7 @@ def test_rearrangement_matches_torch(name, dtype):
 
 
 def test_flatten_of_a_0d_tensor_gives_one_element():
-    x = Tensor(3.0, requires_grad=True)
+    x = minicnn.tensor(3.0, requires_grad=True)
     y = x.flatten()
     assert y.shape == (1,)
     y.sum().backward()
@@ -50,9 +50,9 @@ def test_flatten_of_a_0d_tensor_gives_one_element():
 
 
 def test_reshape_and_transpose_share_no_state_between_calls():
-    x = Tensor(normal(2, 3), requires_grad=True)
-    (x.reshape(3, 2) * Tensor(normal(3, 2, seed=1))).sum().backward()
-    (x.T * Tensor(normal(3, 2, seed=2))).sum().backward()
+    x = minicnn.tensor(normal(2, 3), requires_grad=True)
+    (x.reshape(3, 2) * minicnn.tensor(normal(3, 2, seed=1))).sum().backward()
+    (x.T * minicnn.tensor(normal(3, 2, seed=2))).sum().backward()
     expected = normal(3, 2, seed=1).reshape(2, 3) + normal(3, 2, seed=2).T
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
 
@@ -77,8 +77,8 @@ def index_cases(torch):
         "numpy_int_array": (np.array([2, 2]), torch.tensor([2, 2])),
         "bool_mask_full": (mask, torch.tensor(mask)),
         "bool_mask_rows": (row_mask, torch.tensor(row_mask)),
-        "tensor_mask": (Tensor(mask), torch.tensor(mask)),
-        "tensor_int_index": (Tensor(np.array([1, 1, 0])), torch.tensor([1, 1, 0])),
+        "tensor_mask": (minicnn.tensor(mask), torch.tensor(mask)),
+        "tensor_int_index": (minicnn.tensor(np.array([1, 1, 0])), torch.tensor([1, 1, 0])),
         "mixed": ((slice(None), 1, slice(None, 3)), (slice(None), 1, slice(None, 3))),
     }
 
@@ -98,21 +98,21 @@ def test_indexing_matches_torch(name, dtype):
 
 
 def test_an_index_picked_twice_gets_the_gradient_twice():
-    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = minicnn.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x[[0, 0, 0, 2]].sum().backward()
     assert x.grad.numpy().tolist() == [3.0, 0.0, 1.0]
 
 
 def test_a_boolean_mask_selects_and_routes_gradient_to_the_selected():
-    x = Tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
+    x = minicnn.tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
     positives = x[x > 0]
     assert positives.numpy().tolist() == [1.0, 4.0]
-    (positives * Tensor([10.0, 20.0])).sum().backward()
+    (positives * minicnn.tensor([10.0, 20.0])).sum().backward()
     assert x.grad.numpy().tolist() == [[10.0, 0.0], [0.0, 20.0]]
 
 
 def test_indexing_a_tensor_is_iterable_row_by_row():
-    x = Tensor(normal(3, 2))
+    x = minicnn.tensor(normal(3, 2))
     rows = list(x)
     assert len(rows) == 3 and all(isinstance(row, Tensor) and row.shape == (2,) for row in rows)
 
@@ -129,10 +129,10 @@ def test_cat_matches_torch(dim, dtype):
 
 
 def test_cat_gives_gradient_only_to_inputs_that_want_it():
-    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0])
+    a, b = minicnn.tensor([1.0, 2.0], requires_grad=True), minicnn.tensor([3.0])
     joined = cat([a, b])
     assert joined.numpy().tolist() == [1.0, 2.0, 3.0]
-    (joined * Tensor([1.0, 2.0, 3.0])).sum().backward()
+    (joined * minicnn.tensor([1.0, 2.0, 3.0])).sum().backward()
     assert a.grad.numpy().tolist() == [1.0, 2.0] and b.grad is None
 
 
