@@ -20,7 +20,7 @@
 //                grid-stride loop.
 //   channel_sum: block = CHANNEL_SUM_THREADS = 256 threads (must be exactly that: the tree below halves
 //                a power of two), grid = min(C, 65535 * 4) blocks (block b sums channels b, b + gridDim.x, ...),
-//                static shared memory 256 values of T.  Each thread first sums its strided share of the
+//                static shared memory 256 doubles (the sums run in double for float32 too).  Each thread first sums its strided share of the
 //                channel's outer*inner values in registers, then the block folds the 256 partial sums in a
 //                shared-memory tree: 128 threads add pairs, 64, ..., 1, with __syncthreads between levels.
 //                One block owns each output: no atomics, and the same order (so the same bits) every run.
@@ -40,13 +40,13 @@ __device__ void bias_add(const T* x, const T* bias, T* y, long long outer, long 
 template <typename T>
 __device__ void channel_sum(const T* __restrict__ x, T* __restrict__ out, long long outer, long long C,
                             long long inner) {
-    __shared__ T partial[CHANNEL_SUM_THREADS];
+    __shared__ double partial[CHANNEL_SUM_THREADS];
     const unsigned int tid = threadIdx.x;
     const long long per_channel = outer * inner;
     // The channel loop depends on blockIdx only: the whole block takes every
     // iteration together, as __syncthreads requires.
     for (long long c = blockIdx.x; c < C; c += gridDim.x) {
-        T sum = T(0);
+        double sum = 0.0;  // double for float too: a thread may add up thousands of values
         for (long long m = tid; m < per_channel; m += CHANNEL_SUM_THREADS) {
             const long long o = m / inner, k = m % inner;
             sum += x[(o * C + c) * inner + k];
@@ -57,7 +57,7 @@ __device__ void channel_sum(const T* __restrict__ x, T* __restrict__ out, long l
             if (tid < half) partial[tid] += partial[tid + half];
             __syncthreads();
         }
-        if (tid == 0) out[c] = partial[0];
+        if (tid == 0) out[c] = T(partial[0]);
         __syncthreads();  // partial[0] is read before the next channel overwrites it
     }
 }

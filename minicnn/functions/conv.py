@@ -39,7 +39,7 @@ class Conv2d(Function):
             self.x, self.weight = x, weight
             y = kernels.depthwise_conv2d_forward(x, weight, self.stride, self.padding, self.dilation, self.out_size)
             if bias is not None:
-                y += bias[:, None, None]
+                y = kernels.bias_add(y, bias, axis=1)  # (N, C, H, W)
             return y
         n, c, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
@@ -50,7 +50,7 @@ class Conv2d(Function):
         y = kernels.matmul(weight.reshape(g, out_channels // g, -1), cols)  # (G, OC/G, M)
         y = y.reshape(out_channels, n, *out_size)  # (OC, N, OH, OW)
         if bias is not None:
-            y += bias[:, None, None, None]
+            y = kernels.bias_add(y, bias, axis=0)  # channel-major (OC, N, OH, OW)
         if self.needs_input_grad[0] or self.needs_input_grad[1]:
             self.x_shape, self.cols, self.weight = x.shape, cols, weight
         return y.transpose(1, 0, 2, 3)
@@ -59,7 +59,7 @@ class Conv2d(Function):
         kernels = kernels_for(gy)
         grad_bias = None
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            grad_bias = gy.sum(axis=(0, 2, 3))
+            grad_bias = kernels.channel_sum(gy, axis=1)
         if self.depthwise:
             grad_x, grad_weight = kernels.depthwise_conv2d_backward(
                 gy, self.x, self.weight, self.stride, self.padding, self.dilation,

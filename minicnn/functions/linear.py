@@ -11,9 +11,10 @@ class Linear(Function):
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         in_features, out_features = weight.shape[1], weight.shape[0]
-        y = kernels_for(x).matmul(x.reshape(-1, in_features), weight.T).reshape(*x.shape[:-1], out_features)
+        kernels = kernels_for(x)
+        y = kernels.matmul(x.reshape(-1, in_features), weight.T).reshape(*x.shape[:-1], out_features)
         if bias is not None:
-            y += bias
+            y = kernels.bias_add(y, bias, axis=-1)
         return y
 
     def backward(self, gy):
@@ -26,7 +27,7 @@ class Linear(Function):
         if self.needs_input_grad[1]:
             grad_weight = kernels.matmul(gy_rows.T, self.x.reshape(-1, in_features))
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            grad_bias = gy.reshape(-1, gy.shape[-1]).sum(axis=0)
+            grad_bias = kernels.channel_sum(gy, axis=-1)
         return grad_x, grad_weight, grad_bias
 
 

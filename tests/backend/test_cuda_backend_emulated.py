@@ -101,6 +101,22 @@ def test_activation_wrappers(emulated_gpu, name, dtype):
                             f"{name}_backward_{'f32' if dtype == np.float32 else 'f64'}"]
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "axis"), [((4, 2, 3, 5), 0), ((2, 4, 3, 5), 1), ((3, 2, 4), -1), ((4,), 0)])
+def test_bias_add_and_channel_sum_wrappers(emulated_gpu, dtype, shape, axis):
+    y, bias = random(shape, dtype), random((4,), dtype, seed=1)
+    y_gpu = on_fake_gpu(y.copy())
+    added = cuda_kernels.bias_add(y_gpu, on_fake_gpu(bias), axis)
+    expected = cpu.bias_add(y.copy(), bias, axis)
+    assert_same(added, expected, dtype)
+    assert_same(y_gpu, expected, dtype)  # in place, as the NumPy kernel
+    assert_same(*run_both("channel_sum", y, axis), dtype)
+    suffix = "f32" if dtype == np.float32 else "f64"
+    assert emulated_gpu == [f"bias_add_{suffix}", f"channel_sum_{suffix}"]
+    with pytest.raises(ValueError, match=r"bias_add: bias must have shape \(3,\) for axis 0, got \(3, 4\), \(4,\)"):
+        cuda_kernels.bias_add(on_fake_gpu(random((3, 4), dtype)), on_fake_gpu(bias), 0)
+
+
 CONV_GEOMETRIES = [  # kernel, stride, padding, dilation
     ((3, 3), (1, 1), (1, 1), (1, 1)),
     ((3, 2), (2, 1), (0, 1), (1, 2)),

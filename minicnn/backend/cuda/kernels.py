@@ -2,7 +2,7 @@
 
 Every function here has the name and signature of its twin in
 ``minicnn.backend.cpu`` and takes and returns CuPy arrays.  Each family lives in
-its own file (activation, depthwise, im2col, loss, matmul, normalization,
+its own file (activation, bias, depthwise, im2col, loss, matmul, normalization,
 pooling, random), as in ``minicnn.backend.cpu``; this module gathers them into
 one flat list, the module ``kernels_for(cupy_array)`` returns.  Reading one
 kernel function is reading three steps:
@@ -26,6 +26,7 @@ arrays unchanged.  ``philox4x32``/``uniform_from_counter`` are the host-side
 generator, kept for the known-answer tests.
 """
 from minicnn.backend.cuda.activation import *  # noqa: F401,F403
+from minicnn.backend.cuda.bias import *  # noqa: F401,F403
 from minicnn.backend.cuda.depthwise import *  # noqa: F401,F403
 from minicnn.backend.cuda.im2col import *  # noqa: F401,F403
 from minicnn.backend.cuda.loss import *  # noqa: F401,F403
