@@ -183,3 +183,38 @@ def test_the_gradcheck_command_passes_every_op_on_the_device(device, capsys, req
     printed = capsys.readouterr().out
     assert "float64 gradient checks on cuda" in printed and "FAILED" not in printed
     assert ", 0 failed" in printed
+
+
+def test_the_gpu_benchmark_runs_and_agrees_with_numpy(device, tmp_path):
+    """benchmarks/bench_gpu.py --smoke: every table runs (GPU time is scarce: the script must not fail there)."""
+    import json
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_gpu
+
+    results = bench_gpu.main(["--smoke", "--json", str(tmp_path / "gpu.json")])
+    assert json.loads((tmp_path / "gpu.json").read_text()).keys() == results.keys()
+    kernel_names = {row["kernel"].split()[0] for row in results["kernels"]}
+    assert {"im2col", "col2im", "max_pool2d_backward", "dropout_mask", "batch_norm_backward",
+            "cross_entropy_backward", "depthwise_conv2d_forward"} <= kernel_names
+    for row in results["kernels"] + results["gemm"] + results["ops"]:
+        assert row["rel_error"] <= 1e-5, row
+    assert [row["device"] for row in results["train_step"]] == ["cuda", "cpu"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_teaching_gemm_matches_cublas_and_drives_a_conv(device, dtype):
+    import cupy
+
+    from minicnn.backend.cuda import kernels as cuda_kernels
+
+    rng = np.random.default_rng(5)
+    for a_shape, b_shape in [((37, 61), (61, 45)), ((3, 17, 33), (3, 33, 9)), ((1, 1), (1, 130))]:
+        a, b = (cupy.asarray(rng.standard_normal(s).astype(dtype)) for s in (a_shape, b_shape))
+        np.testing.assert_allclose(cuda_kernels.gemm(a, b).get(), cupy.matmul(a, b).get(), **tolerance(dtype))
+    cuda_kernels.use_teaching_gemm(True)
+    try:
+        compare_on_device(device, OPS["conv2d"][0], [rand(*s, seed=i) for i, s in enumerate(OPS["conv2d"][1])],
+                          dtype)
+    finally:
+        cuda_kernels.use_teaching_gemm(False)
