@@ -291,7 +291,7 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
-        _check_one_device(self, tensors)
+        _check_one_device(type(self).__name__, tensors)
         self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
         output = self.forward(*(t.data for t in tensors))
         record = any(self.needs_input_grad) and output.dtype.type in _FLOAT_DTYPES
@@ -308,7 +308,7 @@ class Function:
         raise NotImplementedError
 
 
-def _check_one_device(function, tensors):
+def _check_one_device(op, tensors):
     """Every input of one op must live on one device; name both when they do not.
 
     One type test per input: NumPy arrays are the CPU, anything else the GPU.
@@ -325,7 +325,7 @@ def _check_one_device(function, tensors):
         elif on_gpu != first_device:
             devices = ", ".join(f"{x.device} {tuple(x.shape)}" for x in tensors)
             raise ValueError(
-                f"{type(function).__name__}: expected all tensors on one device, but got tensors on "
+                f"{op}: expected all tensors on one device, but got tensors on "
                 f"cpu and cuda ({devices}); move them with .to(device)"
             )
 

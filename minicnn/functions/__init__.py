@@ -8,12 +8,14 @@ from minicnn.functions.arithmetic import add, broadcast_shapes, div, lift, matmu
 from minicnn.functions.elementwise import abs, clip, exp, log, sqrt
 from minicnn.functions.reduction import max, mean, sum
 from minicnn.functions.shape import cat, flatten, getitem, permute, reshape, transpose
-from minicnn.tensor import Tensor
+from minicnn.tensor import Tensor, _check_one_device
 
 
 def _compare(name):
     def compare(self, other):
         other = lift(other, self)
+        # A comparison is no Function, so it checks devices itself (CuPy would raise a bare TypeError).
+        _check_one_device(name.strip("_"), (self, other))
         broadcast_shapes(name.strip("_"), self, other)
         return Tensor(getattr(self.data, name)(other.data))
 

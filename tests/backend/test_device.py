@@ -242,6 +242,16 @@ def test_an_op_on_two_devices_names_both(fake_gpu):
         Pair()(a, b)
 
 
+def test_a_comparison_on_two_devices_names_both(fake_gpu):
+    """Comparisons are no Function, so they check devices themselves (CuPy would raise a bare TypeError)."""
+    gpu = Tensor(on_fake_gpu(np.ones((2, 3), dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"lt: expected all tensors on one device"):
+        _ = gpu < np.zeros(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"cpu and cuda"):
+        _ = np.zeros(3, dtype=np.float32) == gpu
+    assert (gpu > 0.5).device == "cuda" and (gpu >= minicnn.tensor([1.0, 2.0, 0.0]).to("cuda")).device == "cuda"
+
+
 def test_a_cpu_scalar_joins_a_gpu_tensor(fake_gpu):
     """0-d CPU values (a Python number lifted into the graph) may meet GPU tensors, as in PyTorch."""
     from minicnn.tensor import Function

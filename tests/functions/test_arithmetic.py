@@ -198,10 +198,20 @@ def test_comparisons_give_bool_tensors_without_grad(op):
     b = np.array([2.0, 2.0, 2.0], dtype=np.float32)
     x = minicnn.tensor(a, requires_grad=True)
     for result, expected in [(op(x, minicnn.tensor(b)), op(a, b)), (op(x, 2.0), op(a, 2.0)), (op(x, 2), op(a, 2)),
-                             (op(b, x), op(b, a))]:
+                             (op(minicnn.tensor(b), x), op(b, a))]:
         assert isinstance(result, Tensor)
         assert result.dtype == np.bool_ and result.requires_grad is False and result.creator is None
         np.testing.assert_array_equal(result.numpy(), expected)
+
+
+@pytest.mark.cpu_only("a NumPy array operand lives on the CPU; mixing it with a GPU tensor is refused")
+@pytest.mark.parametrize("op", COMPARISONS)
+def test_comparisons_with_a_numpy_array_on_the_left_give_bool_tensors(op):
+    a = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=np.float32)
+    b = np.array([2.0, 2.0, 2.0], dtype=np.float32)
+    result = op(b, minicnn.tensor(a, requires_grad=True))  # NumPy hands it to Tensor's reflected comparison
+    assert isinstance(result, Tensor) and result.dtype == np.bool_ and result.creator is None
+    np.testing.assert_array_equal(result.numpy(), op(b, a))
 
 
 def test_comparison_with_unbroadcastable_shapes_is_a_value_error():

@@ -84,7 +84,7 @@ def test_output_every_backward_result_and_grad_keep_the_input_dtype(name, dtype)
     functions = functions_with_outputs(y)
     assert functions, f"{name}: recorded no graph"
     for function, output in functions:
-        upstream = np.ones(output.shape, dtype=dtype)
+        upstream = minicnn.ones(output.shape, dtype=dtype, device=output.device).data
         grads = function.backward(upstream)
         grads = grads if isinstance(grads, tuple) else (grads,)
         for grad in grads:
