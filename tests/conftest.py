@@ -56,7 +56,7 @@ def _install_emulated_gpu(config):
         raise pytest.UsageError(f"{TEST_DEVICE_VARIABLE}=emulated needs {CXX} (a C++20 compiler); none found")
     patch = pytest.MonkeyPatch()
     config.add_cleanup(patch.undo)
-    fake_cupy.install_emulated(patch, Emulator(), here.parent / "kernels")
+    fake_cupy.install_emulated(patch, Emulator(scheduler="fibers"), here.parent / "kernels")
     cuda._reset_probe_for_tests()
     config.add_cleanup(cuda._reset_probe_for_tests)
 

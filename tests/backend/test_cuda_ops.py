@@ -38,7 +38,7 @@ def emulator():
 
     if shutil.which(CXX) is None:
         pytest.skip(f"CUDA emulation needs {CXX} (a C++20 compiler); none found")
-    return Emulator()
+    return Emulator(scheduler="fibers")  # the kernels meet OS threads in tests/cuda_emulation
 
 
 @pytest.fixture(params=["emulated", "cuda"])

@@ -1,26 +1,33 @@
 // cuda_emu.h: run unmodified CUDA C kernels on the CPU (test code only).
 //
 // emulator.py compiles a kernels/*.cu file with
-//     g++ -O1 -std=c++20 -pthread -shared -fPIC -include cuda_emu.h
+//     g++ -O1 -std=c++20 -pthread -shared -fPIC -fno-gnu-unique [-DEMU_FIBERS] -include cuda_emu.h
 // after one textual rewrite (`extern __shared__ T name[];` becomes a pointer to
 // the launch's dynamic shared-memory buffer).  This header maps the CUDA
 // language onto C++20:
 //
-//   * every CUDA thread of a block is a std::thread; `threadIdx` and `blockIdx`
-//     are thread_local, `blockDim` and `gridDim` are globals fixed per launch;
+//   * every CUDA thread of a block is a std::thread (the default), or, compiled
+//     with -DEMU_FIBERS, a fiber (ucontext) on the calling OS thread that a
+//     scheduler resumes in thread order, each running to its next barrier or
+//     its end: the same kernels, a fixed schedule, far fewer wake-ups;
+//   * `threadIdx` and `blockIdx` are thread_local (globals the scheduler sets,
+//     with fibers); `blockDim` and `gridDim` are globals fixed per launch;
 //   * blocks run strictly one after another (the block's threads are reused for
-//     the next block after an end-of-block barrier), so `#define __shared__ static`
-//     gives every block its own shared arrays: only one block is alive at a time;
-//   * `__syncthreads()` is a std::barrier across the block's threads; a thread
-//     that returns from the kernel drops out of it (as an exited GPU thread does);
+//     the next block), so `#define __shared__ static` gives every block its own
+//     shared arrays: only one block is alive at a time;
+//   * `__syncthreads()` is a barrier across the block's threads (std::barrier, or
+//     the fibers' own); a thread that returns from the kernel drops out of it (as
+//     an exited GPU thread does); with fibers, a round in which no thread reaches
+//     a barrier or exits is a deadlock, and the launch reports it;
 //   * warp shuffles/votes go through a per-warp exchange buffer and a per-warp
-//     std::barrier (all live lanes of the warp must take part, as with a full mask);
+//     barrier (all live lanes of the warp must take part, as with a full mask);
 //   * atomics are std::atomic_ref operations.
 //
 // What it cannot catch is listed in README.md next to this file.
 #pragma once
 
 #include <math.h>
+#include <ucontext.h>
 
 #include <algorithm>
 #include <atomic>
@@ -59,15 +66,170 @@ struct dim3 {
     constexpr dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-inline thread_local uint3 threadIdx{0, 0, 0};
-inline thread_local uint3 blockIdx{0, 0, 0};
+// With OS threads each CUDA thread has its own copy (thread_local); with fibers all
+// run on one OS thread and the scheduler sets these before each switch.
+#if defined(EMU_FIBERS)
+#define EMU_PER_THREAD
+#else
+#define EMU_PER_THREAD thread_local
+#endif
+inline EMU_PER_THREAD uint3 threadIdx{0, 0, 0};
+inline EMU_PER_THREAD uint3 blockIdx{0, 0, 0};
 inline dim3 blockDim;
 inline dim3 gridDim;
 constexpr int warpSize = 32;
 
-// ---------------------------------------------------------------- launch machinery
 namespace emu {
 
+#if defined(EMU_FIBERS)
+// ================================================================ scheduler: fibers
+// A barrier between fibers: arrive_and_wait parks the caller until `expected`
+// fibers have arrived; a fiber that finishes the kernel drops out (lowers `expected`).
+struct FiberBarrier {
+    unsigned int expected = 0, arrived = 0;
+    unsigned long long generation = 0;
+    void reset(unsigned int count) { expected = count, arrived = 0, ++generation; }
+    void release_if_complete() {
+        if (expected > 0 && arrived == expected) arrived = 0, ++generation;
+    }
+    void arrive_and_wait();
+    void arrive_and_drop();
+};
+struct Fiber {
+    ucontext_t context;
+    bool done = false;
+};
+
+constexpr size_t FIBER_STACK_BYTES = 128 * 1024;
+
+// The stacks of up to 1024 fibers, reserved once per process (pages are only
+// touched as deep as a kernel's frames go).
+inline char* fiber_stacks() {
+    static const std::unique_ptr<char[]> stacks(new char[1024 * FIBER_STACK_BYTES]);
+    return stacks.get();
+}
+
+struct LaunchState {
+    unsigned int nthreads = 0;
+    size_t shared_bytes = 0;
+    unsigned char* dynamic_shared = nullptr;
+    FiberBarrier sync;                       // __syncthreads
+    std::vector<FiberBarrier> warp_sync;     // shuffles, __syncwarp
+    std::vector<unsigned long long> warp_slots;  // 32 slots per warp
+    std::vector<Fiber> fibers;
+    ucontext_t scheduler;
+    unsigned int current = 0;                // the fiber running now
+    unsigned long long progress = 0;         // arrivals and exits: a round without any is a deadlock
+    const std::function<void()>* kernel = nullptr;
+
+    unsigned int lanes_in_warp(unsigned int warp) const {
+        return std::min<unsigned int>(32u, nthreads - 32u * warp);
+    }
+    void reset_block_barriers() {
+        sync.reset(nthreads);
+        const unsigned int nwarps = (nthreads + 31) / 32;
+        warp_sync.assign(nwarps, FiberBarrier{});
+        for (unsigned int w = 0; w < nwarps; ++w) warp_sync[w].reset(lanes_in_warp(w));
+        if (dynamic_shared) std::memset(dynamic_shared, 0xFF, shared_bytes);
+    }
+};
+
+inline LaunchState* state = nullptr;
+inline std::mutex launch_mutex;  // one launch at a time per compiled file
+inline unsigned int t_linear = 0, t_warp = 0, t_lane = 0;
+
+// Park the running fiber until its barrier's generation moves on (the scheduler resumes it to look).
+inline void FiberBarrier::arrive_and_wait() {
+    const unsigned long long waiting_for = generation;
+    ++state->progress;
+    ++arrived;
+    release_if_complete();
+    Fiber& self = state->fibers[state->current];
+    while (generation == waiting_for) swapcontext(&self.context, &state->scheduler);
+}
+
+inline void FiberBarrier::arrive_and_drop() {
+    ++state->progress;
+    --expected;
+    release_if_complete();
+}
+
+inline unsigned char* dynamic_shared() { return state->dynamic_shared; }
+
+inline void fiber_main() {
+    (*state->kernel)();
+    state->sync.arrive_and_drop();  // an exited thread no longer holds back the block's barriers
+    state->warp_sync[t_warp].arrive_and_drop();
+    state->fibers[state->current].done = true;
+}  // returns to the scheduler through uc_link
+
+// Run one block: every CUDA thread is a fiber on its own stack; the scheduler resumes
+// them in order, round after round, until all have finished. Returns false on a deadlock
+// (every live thread waits at a barrier that can no longer complete).
+inline bool run_block(LaunchState& launch_state, const dim3& block) {
+    launch_state.reset_block_barriers();
+    for (unsigned int tid = 0; tid < launch_state.nthreads; ++tid) {
+        Fiber& fiber = launch_state.fibers[tid];
+        fiber.done = false;
+        getcontext(&fiber.context);
+        fiber.context.uc_stack.ss_sp = fiber_stacks() + tid * FIBER_STACK_BYTES;
+        fiber.context.uc_stack.ss_size = FIBER_STACK_BYTES;
+        fiber.context.uc_link = &launch_state.scheduler;
+        makecontext(&fiber.context, fiber_main, 0);
+    }
+    for (unsigned int live = launch_state.nthreads; live > 0;) {
+        live = 0;
+        const unsigned long long progress_before = launch_state.progress;
+        for (unsigned int tid = 0; tid < launch_state.nthreads; ++tid) {
+            Fiber& fiber = launch_state.fibers[tid];
+            if (fiber.done) continue;
+            launch_state.current = tid;
+            threadIdx = {tid % block.x, (tid / block.x) % block.y, tid / (block.x * block.y)};
+            t_linear = tid, t_warp = tid / 32, t_lane = tid % 32;
+            swapcontext(&launch_state.scheduler, &fiber.context);  // runs it to its next barrier, or to its end
+            if (!fiber.done) ++live;
+        }
+        if (live > 0 && launch_state.progress == progress_before) return false;
+    }
+    return true;
+}
+
+inline int launch(const unsigned int* dims, unsigned long long shared_bytes, const std::function<void()>& kernel) {
+    const dim3 grid(dims[0], dims[1], dims[2]);
+    const dim3 block(dims[3], dims[4], dims[5]);
+    const unsigned long long nthreads = 1ull * block.x * block.y * block.z;
+    const long long nblocks = 1ll * grid.x * grid.y * grid.z;
+    if (nthreads == 0 || nthreads > 1024) return 1;
+    if (nblocks <= 0) return 2;
+    if (shared_bytes > 227ull * 1024) return 3;
+
+    std::lock_guard<std::mutex> guard(launch_mutex);
+    LaunchState launch_state;
+    launch_state.nthreads = static_cast<unsigned int>(nthreads);
+    launch_state.shared_bytes = shared_bytes;
+    std::vector<unsigned long long> shared_storage((shared_bytes + 7) / 8 + 32);
+    launch_state.dynamic_shared = shared_bytes ? reinterpret_cast<unsigned char*>(shared_storage.data()) : nullptr;
+    launch_state.warp_slots.assign(((nthreads + 31) / 32) * 32, 0);
+    launch_state.fibers.resize(nthreads);
+    launch_state.kernel = &kernel;
+    state = &launch_state;
+    blockDim = block;
+    gridDim = grid;
+    int status = 0;
+    for (long long b = 0; b < nblocks && status == 0; ++b) {
+        blockIdx = {static_cast<unsigned int>(b % grid.x), static_cast<unsigned int>((b / grid.x) % grid.y),
+                    static_cast<unsigned int>(b / (1ll * grid.x * grid.y))};
+        if (!run_block(launch_state, block)) status = 4;
+    }
+    state = nullptr;
+    return status;
+}
+
+inline void block_barrier() { state->sync.arrive_and_wait(); }
+inline void warp_barrier() { state->warp_sync[t_warp].arrive_and_wait(); }
+
+#else
+// ================================================================ scheduler: OS threads
 struct BlockDone {
     void operator()() noexcept;
 };
@@ -160,6 +322,11 @@ inline int launch(const unsigned int* dims, unsigned long long shared_bytes, con
 
 // Kernel signature as a string Python can check arguments against:
 // comma-separated codes, "*" for a pointer, "c" for a const pointee.
+inline void block_barrier() { state->sync->arrive_and_wait(); }
+inline void warp_barrier() { state->warp_sync[t_warp]->arrive_and_wait(); }
+
+#endif
+
 template <class T>
 std::string type_code() {
     using U = std::remove_cv_t<T>;
@@ -211,19 +378,19 @@ T warp_exchange(T value, int src, bool valid) {
     static_assert(sizeof(T) <= sizeof(unsigned long long), "warp shuffle of a type wider than 8 bytes");
     unsigned long long* slots = &state->warp_slots[t_warp * 32];
     std::memcpy(&slots[t_lane], &value, sizeof(T));
-    state->warp_sync[t_warp]->arrive_and_wait();
+    warp_barrier();
     T result = value;
     if (valid && src >= 0 && static_cast<unsigned int>(src) < state->lanes_in_warp(t_warp))
         std::memcpy(&result, &slots[src], sizeof(T));
-    state->warp_sync[t_warp]->arrive_and_wait();  // nobody overwrites a slot before all have read
+    warp_barrier();  // nobody overwrites a slot before all have read
     return result;
 }
 
 }  // namespace emu
 
 // ---------------------------------------------------------------- synchronisation
-inline void __syncthreads() { emu::state->sync->arrive_and_wait(); }
-inline void __syncwarp(unsigned int = 0xffffffffu) { emu::state->warp_sync[emu::t_warp]->arrive_and_wait(); }
+inline void __syncthreads() { emu::block_barrier(); }
+inline void __syncwarp(unsigned int = 0xffffffffu) { emu::warp_barrier(); }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline unsigned int __activemask() { return 0xffffffffu; }

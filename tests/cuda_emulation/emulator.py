@@ -8,7 +8,7 @@ How it works:
    ``extern __shared__ T name[];`` becomes ``T* const name = (T*)emu::dynamic_shared();``
    (dynamic shared memory is a buffer owned by the launch).  For each entry point
    a tiny C launcher is appended, then it is compiled with
-   ``g++ -O1 -std=c++20 -pthread -shared -fPIC -include cuda_emu.h`` into a .so whose
+   ``g++ -O1 -std=c++20 -pthread -shared -fPIC -fno-gnu-unique -include cuda_emu.h`` into a .so whose
    name is the hash of the source, the header and the flags: compiled once, reused.
 3. ``launch(kernel, grid, block, args, shared_mem)`` calls it through ctypes.  The
    kernel's C signature comes back from the .so, so a wrong argument count, a
@@ -38,7 +38,9 @@ REPO = HERE.parent.parent
 KERNELS_DIR = REPO / "kernels"
 HEADER = HERE / "cuda_emu.h"
 CXX = os.environ.get("CXX", "g++")
-CXXFLAGS = ["-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", "-w"]
+# -fno-gnu-unique: g++ would otherwise merge the header's inline variables (emu::state, threadIdx, ...)
+# across every library loaded in the process, and the two schedulers' LaunchStates differ.
+CXXFLAGS = ["-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", "-fno-gnu-unique", "-w"]
 GUARD_BYTES = 256
 
 _SCALAR_CTYPES = {
@@ -159,8 +161,10 @@ class Kernel:
         arg_array = (ctypes.c_void_p * max(len(pointers), 1))(*[p.value for p in pointers])
         status = self._launch(dims, int(shared_mem), arg_array)
         if status:
-            reason = {1: "block must have 1..1024 threads", 2: "empty grid", 3: "too much shared memory"}[status]
-            raise EmulationError(f"{self.name}: bad launch grid={grid} block={block} shared_mem={shared_mem}: {reason}")
+            reason = {1: "block must have 1..1024 threads", 2: "empty grid", 3: "too much shared memory",
+                      4: "deadlock: the block's threads wait at barriers that can never complete"}[status]
+            raise EmulationError(f"{self.name}: launch with grid={grid} block={block} shared_mem={shared_mem} "
+                                 f"failed: {reason}")
         for index, array, buffer, const in guarded:
             nbytes = array.nbytes
             raw = buffer.view(np.uint8)
@@ -191,12 +195,23 @@ class Kernel:
         return ctypes.c_void_p(buffer.ctypes.data + GUARD_BYTES)
 
 
-class Emulator:
-    """Compiles kernels/*.cu for the CPU on demand and launches their entry points by name."""
+SCHEDULERS = {"threads": [], "fibers": ["-DEMU_FIBERS"]}
 
-    def __init__(self, kernels_dir=KERNELS_DIR, cache_dir=None):
+
+class Emulator:
+    """Compiles kernels/*.cu for the CPU on demand and launches their entry points by name.
+
+    ``scheduler="threads"`` runs each CUDA thread as a std::thread (barriers are
+    std::barrier); ``"fibers"`` runs them as fibers on one OS thread in a fixed
+    order, an order of magnitude faster where kernels synchronise a lot.
+    """
+
+    def __init__(self, kernels_dir=KERNELS_DIR, cache_dir=None, scheduler="threads"):
         if shutil.which(CXX) is None:
             raise EmulationError(f"{CXX} not found: the CUDA emulation needs a C++20 compiler")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"Emulator: scheduler must be one of {sorted(SCHEDULERS)}, got {scheduler!r}")
+        self.scheduler, self.flags = scheduler, [*CXXFLAGS, *SCHEDULERS[scheduler]]
         self.kernels_dir = Path(kernels_dir)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +252,7 @@ class Emulator:
         if not names:
             raise EmulationError(f'{path} defines no extern "C" __global__ kernels')
         key = hashlib.sha256()
-        for part in (source, HEADER.read_text(), " ".join([CXX, *CXXFLAGS]), Path(__file__).read_text()):
+        for part in (source, HEADER.read_text(), " ".join([CXX, *self.flags]), Path(__file__).read_text()):
             key.update(part.encode())
         stem = f"{path.stem}-{key.hexdigest()[:16]}"
         library_path = self.cache_dir / f"{stem}.so"
@@ -255,7 +270,7 @@ class Emulator:
             wrapper = self.cache_dir / f"{stem}.{os.getpid()}.cpp"
             wrapper.write_text("".join(launchers))
             partial = self.cache_dir / f"{stem}.{os.getpid()}.so.tmp"
-            cmd = [CXX, *CXXFLAGS, "-include", str(HEADER), f"-I{path.parent}", str(wrapper), "-o", str(partial)]
+            cmd = [CXX, *self.flags, "-include", str(HEADER), f"-I{path.parent}", str(wrapper), "-o", str(partial)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             wrapper.unlink()
             rewritten.unlink()

@@ -55,6 +55,13 @@ extern "C" __global__ void early_return_f32(float* y, int n) {
     y[i] = 2.0f * i;
 }
 
+// Lane 0 waits for the block while the other lanes wait for the warp: neither barrier can complete.
+extern "C" __global__ void deadlocks_f32(float* y) {
+    if (threadIdx.x == 0) __syncthreads();
+    else __syncwarp();
+    y[threadIdx.x] = 1.0f;
+}
+
 extern "C" __global__ void writes_past_end_f32(float* y, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     y[i] = 1.0f;                   // no bounds check: the last block writes past n
@@ -105,6 +112,13 @@ def test_threads_that_return_early_do_not_deadlock(kernels):
     y = np.zeros(100, np.float32)
     kernels["early_return_f32"]((2,), (64,), [y, 100])
     np.testing.assert_array_equal(y, 2.0 * np.arange(100))
+
+
+def test_a_deadlock_is_reported_instead_of_hanging(kernels, emulator):
+    if emulator.scheduler == "threads":
+        pytest.skip("with OS threads a deadlocked std::barrier hangs; the fiber scheduler detects it")
+    with pytest.raises(EmulationError, match=r"deadlocks_f32: launch .* failed: deadlock"):
+        kernels["deadlocks_f32"]((1,), (32,), [np.zeros(32, np.float32)])
 
 
 def test_out_of_bounds_write_is_caught(kernels):
