@@ -36,10 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import minicnn  # noqa: E402
-import minicnn.nn.functional as F  # noqa: E402
-from minicnn import cuda, nn, optim  # noqa: E402
-from minicnn.backend import cpu as cpu_kernels  # noqa: E402
+import minicnn
+import minicnn.nn.functional as F
+from minicnn import cuda, optim
+from minicnn.backend import cpu as cpu_kernels
 
 FLOAT = np.float32
 BYTES = np.dtype(FLOAT).itemsize
@@ -115,7 +115,7 @@ def kernel_cases(smoke):
     pool_gy = rng.standard_normal(pool_y.shape, dtype=FLOAT)
     depthwise_w = rng.standard_normal((c, 1, 3, 3), dtype=FLOAT)
     ncl = x.reshape(n, c, -1)
-    mean, var, invstd = cpu_kernels.batch_norm_statistics(ncl, 1e-5)
+    mean, _, invstd = cpu_kernels.batch_norm_statistics(ncl, 1e-5)
     weight = rng.standard_normal(c, dtype=FLOAT)
     classes, batch = (10, 8) if smoke else (1000, 4096)
     logits = rng.standard_normal((batch, classes), dtype=FLOAT)
@@ -169,8 +169,8 @@ def bench_kernels(clock, cupy, gpu_kernels, smoke):
         gpu_result = getattr(gpu_kernels, name)(*gpu_args)
         cpu_result = getattr(cpu_kernels, name)(*args)
         error = relative_error(first_output(gpu_result).get(), first_output(cpu_result))
-        gpu_ms = clock.gpu(lambda: getattr(gpu_kernels, name)(*gpu_args))
-        cpu_ms = clock.cpu(lambda: getattr(cpu_kernels, name)(*args))
+        gpu_ms = clock.gpu(lambda name=name, gpu_args=gpu_args: getattr(gpu_kernels, name)(*gpu_args))
+        cpu_ms = clock.cpu(lambda name=name, args=args: getattr(cpu_kernels, name)(*args))
         rows.append(dict(kernel=label, rel_error=error, gpu_ms=gpu_ms, cpu_ms=cpu_ms, speedup=cpu_ms / gpu_ms,
                          gpu_GBps=minimum_bytes / gpu_ms / 1e6))
         print(f"{label:36s} {error:9.1e} {cpu_ms:10.3f} {gpu_ms:9.4f} {cpu_ms / gpu_ms:8.1f} "
@@ -196,7 +196,7 @@ def bench_gemm(clock, cupy, gpu_kernels, smoke):
         flops = 2.0 * m * n * k
         for label, product in (("teaching SGEMM", gpu_kernels.gemm), ("cuBLAS (cupy.matmul)", cupy.matmul)):
             error = relative_error(product(a, b).get(), reference)
-            ms = clock.gpu(lambda product=product: product(a, b))
+            ms = clock.gpu(lambda product=product, a=a, b=b: product(a, b))
             rows.append(dict(gemm=label, m=m, k=k, n=n, rel_error=error, gpu_ms=ms, tflops=flops / ms / 1e9))
             print(f"{label:22s} {m:5d}x{k:5d}x{n:5d} {error:9.1e} {ms:9.3f} {flops / ms / 1e9:8.2f}", flush=True)
     return rows
@@ -229,7 +229,7 @@ def bench_ops(clock, cupy, smoke):
         for device in ("cuda", "cpu"):
             leaves = [minicnn.tensor(a, requires_grad=True, device=device) for a in arrays]
 
-            def step(leaves=leaves):
+            def step(leaves=leaves, op=op):
                 y = op(*leaves)
                 y.backward(minicnn.ones_like(y))
                 return y
@@ -245,7 +245,7 @@ def bench_ops(clock, cupy, smoke):
             leaves = [torch.tensor(a, device="cuda", requires_grad=True) for a in arrays]
             torch_op = _torch_op(torch, name)
 
-            def torch_step(leaves=leaves):
+            def torch_step(leaves=leaves, torch_op=torch_op):
                 y = torch_op(*leaves)
                 y.backward(torch.ones_like(y))
 

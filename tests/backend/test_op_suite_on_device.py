@@ -32,7 +32,7 @@ def test_the_op_suite_passes_on_the_device(test_device):
         pytest.skip(f"CUDA emulation needs {compiler} (a C++20 compiler); none found")
     environment = dict(os.environ, MINICNN_TEST_DEVICE=test_device)
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "tests/functions"],
-                         cwd=REPO, env=environment, capture_output=True, text=True, timeout=1800)
+                         cwd=REPO, env=environment, capture_output=True, text=True, timeout=1800, check=False)
     tail = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, tail
     assert f"minicnn test device: {test_device}" in run.stdout, tail
