@@ -218,3 +218,47 @@ def test_teaching_gemm_matches_cublas_and_drives_a_conv(device, dtype):
                           dtype)
     finally:
         cuda_kernels.use_teaching_gemm(False)
+
+
+class _Patterns:
+    """Three classes of 1x8x8 images (a row, a column, a diagonal) plus noise, float32 (the loader contract)."""
+
+    def __init__(self, count, seed):
+        rng = np.random.default_rng(seed)
+        self.labels = rng.integers(0, 3, count).astype(np.int64)
+        patterns = np.zeros((3, 1, 8, 8), np.float32)
+        patterns[0, 0, 3, :] = patterns[1, 0, :, 4] = patterns[2, 0, np.arange(8), np.arange(8)] = 1.0
+        self.images = patterns[self.labels] + 0.3 * rng.standard_normal((count, 1, 8, 8)).astype(np.float32)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def get_batch(self, indices, rng):
+        return self.images[indices], self.labels[indices]
+
+
+def test_fit_evaluate_and_checkpoints_run_on_the_device(device, tmp_path):
+    from minicnn.checkpoint import load_checkpoint
+    from minicnn.data import DataLoader
+    from minicnn.train import evaluate, fit
+
+    train_set, val_set = _Patterns(24, seed=1), _Patterns(12, seed=2)
+    runs = {}
+    for where in ("cpu", device):
+        minicnn.manual_seed(0)
+        model = small_model()
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = fit(model, DataLoader(train_set, 8, shuffle=True, seed=0), DataLoader(val_set, 6),
+                      optimizer=optimizer, epochs=2, device=where, grad_clip=5.0, progress=False,
+                      checkpoint_dir=tmp_path / where)
+        assert all(p.device == where for p in model.parameters())
+        runs[where] = (history, evaluate(model, DataLoader(val_set, 6)), model.state_dict())
+    (cpu_history, cpu_eval, cpu_state), (gpu_history, gpu_eval, gpu_state) = runs["cpu"], runs[device]
+    np.testing.assert_allclose(gpu_history.train_loss, cpu_history.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(gpu_history.val_loss, cpu_history.val_loss, rtol=1e-4)
+    np.testing.assert_array_equal(gpu_eval["confusion"], cpu_eval["confusion"])
+    restored = small_model()
+    load_checkpoint(tmp_path / device / "last.npz", restored)  # written from the GPU, read on the CPU
+    for key, value in restored.state_dict().items():
+        np.testing.assert_allclose(value, gpu_state[key], rtol=1e-6, err_msg=key)
+        np.testing.assert_allclose(value, cpu_state[key], rtol=1e-4, atol=1e-5, err_msg=key)
