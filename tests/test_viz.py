@@ -284,6 +284,27 @@ def test_confusion_matrix_draws_the_matrix_and_annotates_each_count(tmp_path):
     assert_png(tmp_path / "c" / "m.png")
 
 
+class StrictGpuArray:
+    """Behaves like a CuPy array where it matters here: ``.get()`` works, an implicit np.asarray does not."""
+
+    __module__ = "cupy_strict_for_tests"
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+
+    def get(self):
+        return self.array.copy()
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()`")
+
+
+def test_plots_take_gpu_arrays_through_get():
+    matrix = np.array([[3, 1], [0, 2]], dtype=np.int64)
+    figure = viz.confusion_matrix(StrictGpuArray(matrix))
+    np.testing.assert_array_equal(figure.axes[0].images[0].get_array(), matrix)
+
+
 def test_confusion_matrix_normalizes_rows_and_leaves_empty_classes_at_zero():
     matrix = [[3, 1], [0, 0]]
     figure = viz.confusion_matrix(matrix, normalize=True, annotate=True)

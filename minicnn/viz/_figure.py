@@ -5,6 +5,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from minicnn.device import is_gpu_array
 from minicnn.tensor import Tensor
 
 
@@ -41,6 +42,8 @@ def to_numpy(function, what, value):
         value = value.detach().cpu().numpy()
     elif isinstance(value, Tensor):
         value = value.numpy()  # copied to the host when it lives on the GPU
+    elif is_gpu_array(value):
+        value = value.get()  # CuPy refuses an implicit np.asarray
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
