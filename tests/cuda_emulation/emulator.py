@@ -252,7 +252,8 @@ class Emulator:
         if not names:
             raise EmulationError(f'{path} defines no extern "C" __global__ kernels')
         key = hashlib.sha256()
-        for part in (source, HEADER.read_text(), " ".join([CXX, *self.flags]), Path(__file__).read_text()):
+        headers = [header.read_text() for header in sorted(HERE.glob("*.h"))]  # cuda_emu.h and its schedulers
+        for part in (source, *headers, " ".join([CXX, *self.flags]), Path(__file__).read_text()):
             key.update(part.encode())
         stem = f"{path.stem}-{key.hexdigest()[:16]}"
         library_path = self.cache_dir / f"{stem}.so"
