@@ -79,6 +79,29 @@ inline dim3 blockDim;
 inline dim3 gridDim;
 constexpr int warpSize = 32;
 
+namespace emu {
+
+// A launch's geometry, refused (nonzero code) where a GPU would refuse it:
+// 1 to 1024 threads a block, a non-empty grid, at most 227 KiB of shared memory.
+struct LaunchShape {
+    dim3 grid, block;
+    unsigned long long nthreads = 0;
+    long long nblocks = 0;
+};
+
+inline int check_launch(const unsigned int* dims, unsigned long long shared_bytes, LaunchShape& shape) {
+    shape.grid = dim3(dims[0], dims[1], dims[2]);
+    shape.block = dim3(dims[3], dims[4], dims[5]);
+    shape.nthreads = 1ull * shape.block.x * shape.block.y * shape.block.z;
+    shape.nblocks = 1ll * shape.grid.x * shape.grid.y * shape.grid.z;
+    if (shape.nthreads == 0 || shape.nthreads > 1024) return 1;
+    if (shape.nblocks <= 0) return 2;
+    if (shared_bytes > 227ull * 1024) return 3;
+    return 0;
+}
+
+}  // namespace emu
+
 // The scheduler: how CUDA threads become CPU threads of execution.
 #if defined(EMU_FIBERS)
 #include "emu_fibers.h"

@@ -122,13 +122,11 @@ inline bool run_block(LaunchState& launch_state, const dim3& block) {
 }
 
 inline int launch(const unsigned int* dims, unsigned long long shared_bytes, const std::function<void()>& kernel) {
-    const dim3 grid(dims[0], dims[1], dims[2]);
-    const dim3 block(dims[3], dims[4], dims[5]);
-    const unsigned long long nthreads = 1ull * block.x * block.y * block.z;
-    const long long nblocks = 1ll * grid.x * grid.y * grid.z;
-    if (nthreads == 0 || nthreads > 1024) return 1;
-    if (nblocks <= 0) return 2;
-    if (shared_bytes > 227ull * 1024) return 3;
+    LaunchShape shape;
+    if (const int refused = check_launch(dims, shared_bytes, shape)) return refused;
+    const dim3 grid = shape.grid, block = shape.block;
+    const unsigned long long nthreads = shape.nthreads;
+    const long long nblocks = shape.nblocks;
 
     std::lock_guard<std::mutex> guard(launch_mutex);
     LaunchState launch_state;

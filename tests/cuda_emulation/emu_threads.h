@@ -51,13 +51,11 @@ inline unsigned char* dynamic_shared() { return state->dynamic_shared; }
 
 // Run `kernel` on a grid×block launch. Returns 0, or a nonzero code for a bad configuration.
 inline int launch(const unsigned int* dims, unsigned long long shared_bytes, const std::function<void()>& kernel) {
-    const dim3 grid(dims[0], dims[1], dims[2]);
-    const dim3 block(dims[3], dims[4], dims[5]);
-    const unsigned long long nthreads = 1ull * block.x * block.y * block.z;
-    const long long nblocks = 1ll * grid.x * grid.y * grid.z;
-    if (nthreads == 0 || nthreads > 1024) return 1;
-    if (nblocks <= 0) return 2;
-    if (shared_bytes > 227ull * 1024) return 3;
+    LaunchShape shape;
+    if (const int refused = check_launch(dims, shared_bytes, shape)) return refused;
+    const dim3 grid = shape.grid, block = shape.block;
+    const unsigned long long nthreads = shape.nthreads;
+    const long long nblocks = shape.nblocks;
 
     std::lock_guard<std::mutex> guard(launch_mutex);
     LaunchState launch_state;
