@@ -9,16 +9,11 @@ launch configuration is launch.py's, and its result is compared with the NumPy
 kernel on the same inputs.  What this cannot catch: CuPy's own behaviour
 (allocation, streams) and anything only real GPU hardware shows.
 """
-import os
-import sys
 from pathlib import Path
 
+import fake_cupy
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cuda_emulation"))
-import fake_cupy
 from fake_cupy import FakeGpuArray, on_fake_gpu
 
 from minicnn.backend import cpu, kernels_for
@@ -26,15 +21,6 @@ from minicnn.backend.cuda import kernels as cuda_kernels
 from minicnn.backend.cuda import runtime as cuda_runtime
 
 REPO = Path(__file__).resolve().parents[2]
-@pytest.fixture(scope="module")
-def emulator():
-    import shutil
-
-    from emulator import CXX, Emulator
-
-    if shutil.which(CXX) is None:
-        pytest.skip(f"CUDA emulation needs {CXX} (a C++20 compiler); none found")
-    return Emulator(scheduler="fibers")  # the kernels meet OS threads in tests/cuda_emulation
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ Parametrised over two backends:
 Every case computes on the CPU, moves the same inputs (and modules) to the
 device, runs the same code there and compares outputs and gradients.
 """
-import os
 import sys
 from pathlib import Path
 
+import fake_cupy
 import numpy as np
 import pytest
 
@@ -23,22 +23,7 @@ import minicnn
 import minicnn.nn.functional as F
 from minicnn import cuda, nn, optim
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cuda_emulation"))
-import fake_cupy
-
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    import shutil
-
-    from emulator import CXX, Emulator
-
-    if shutil.which(CXX) is None:
-        pytest.skip(f"CUDA emulation needs {CXX} (a C++20 compiler); none found")
-    return Emulator(scheduler="fibers")  # the kernels meet OS threads in tests/cuda_emulation
 
 
 @pytest.fixture(params=["emulated", "cuda"])

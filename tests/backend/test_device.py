@@ -8,16 +8,14 @@ import os
 import subprocess
 import sys
 
+import fake_cupy
 import numpy as np
 import pytest
+from fake_cupy import FakeGpuArray, on_fake_gpu
 
 import minicnn
 from minicnn import cuda, device, nn, optim
 from minicnn.tensor import Tensor
-
-sys.path.insert(0, os.path.dirname(__file__))
-import fake_cupy
-from fake_cupy import FakeGpuArray, on_fake_gpu
 
 
 @pytest.fixture

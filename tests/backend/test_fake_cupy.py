@@ -1,13 +1,9 @@
 """The fake CuPy is as strict as the real one about mixing devices, so the emulated GPU runs catch
 host arrays that reach GPU code (real CuPy raises TypeError for them)."""
-import os
-import sys
 
+import fake_cupy
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-import fake_cupy
 from fake_cupy import FakeGpuArray, on_fake_gpu
 
 HOST = np.arange(3.0)

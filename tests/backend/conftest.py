@@ -1,0 +1,23 @@
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+# The backend tests import fake_cupy (beside this file) and the CUDA emulator as plain modules.
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cuda_emulation"))
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The CUDA emulator behind the stand-in CuPy; skips (visibly) without a C++20 compiler.
+
+    Fibers: the kernels meet OS threads in tests/cuda_emulation; here speed matters.
+    """
+    from emulator import CXX, Emulator
+
+    if shutil.which(CXX) is None:
+        pytest.skip(f"CUDA emulation needs {CXX} (a C++20 compiler); none found")
+    return Emulator(scheduler="fibers")
