@@ -11,9 +11,17 @@ transforms (augmentation, normalisation) also run, vectorised over the whole bat
 >>> x.shape, x.dtype, y.dtype
 ((3, 3, 32, 32), dtype('float32'), dtype('int64'))
 """
+import inspect
+import os
+
 import numpy as np
 
 from minicnn.data.transforms import to_tensor
+
+
+def _check_transform(caller, transform):
+    if transform is not None and not callable(transform):
+        raise TypeError(f"{caller}: expected transform to be callable or None, got {transform!r}")
 
 
 class ImageDataset:
@@ -30,13 +38,15 @@ class ImageDataset:
             raise ValueError(
                 f"ImageDataset: expected {len(images)} integer labels (one per image), "
                 f"got {labels.dtype} with shape {labels.shape}")
+        if isinstance(classes, (str, bytes)) or not hasattr(classes, "__len__"):
+            raise TypeError(f"ImageDataset: expected classes as a list of names, "
+                            f"got {type(classes).__name__} {classes!r}")
         classes = [str(name) for name in classes]
         if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
             raise ValueError(
                 f"ImageDataset: expected labels in [0, {len(classes)}) for {len(classes)} classes, "
                 f"got labels from {labels.min()} to {labels.max()}")
-        if transform is not None and not callable(transform):
-            raise TypeError(f"ImageDataset: expected transform to be callable or None, got {transform!r}")
+        _check_transform("ImageDataset", transform)
         self.images = images
         self.labels = labels.astype(np.int64, copy=False)
         self.classes = classes
@@ -63,6 +73,9 @@ class ImageDataset:
             raise ValueError(
                 f"get_batch: expected a 1-D sequence of integer indices, got {indices.dtype} "
                 f"with shape {indices.shape}")
+        if indices.size and not -len(self) <= indices.min() <= indices.max() < len(self):
+            bad = indices.min() if indices.min() < -len(self) else indices.max()
+            raise IndexError(f"get_batch: index {bad} is out of range for a dataset of {len(self)} images")
         images = self.images[indices.astype(np.intp, copy=False)]
         labels = self.labels[indices.astype(np.intp, copy=False)]
         if self.transform is None:
@@ -138,6 +151,16 @@ def available_datasets():
     return sorted(_SOURCES)
 
 
+def _check_options(name, options):
+    """A misspelt option names the dataset and the options it takes, not an inner function's signature."""
+    accepted = [option for option in inspect.signature(_SOURCES[name]).parameters
+                if option not in ("split", "root", "download")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        takes = f"the options {accepted}" if accepted else "no options"
+        raise TypeError(f"load_dataset: '{name}' takes {takes}, got {unknown}")
+
+
 def load_dataset(name, split="train", root=None, download=False, transform=None, **options):
     """The dataset ``name``'s ``split`` ("train" or "test") as an ``ImageDataset``.
 
@@ -155,5 +178,13 @@ def load_dataset(name, split="train", root=None, download=False, transform=None,
         raise ValueError(f"load_dataset: expected a name from {available_datasets()}, got {name!r}")
     if split not in ("train", "test"):
         raise ValueError(f"load_dataset: expected split 'train' or 'test', got {split!r}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"load_dataset: expected root to be a folder (str or Path) or None, "
+                        f"got {type(root).__name__} {root!r}")
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"load_dataset: expected download to be True or False, got {type(download).__name__} "
+                        f"{download!r}")
+    _check_transform("load_dataset", transform)      # before loading: reading 60,000 images to fail is slow
+    _check_options(name, options)
     images, labels, classes = _SOURCES[name](split=split, root=root, download=download, **options)
     return ImageDataset(images, labels, classes, transform=transform, name=f"{name}/{split}")

@@ -47,8 +47,10 @@ def download_file(url, path, sha256, chunk_size=DEFAULT_CHUNK_SIZE, timeout=DEFA
     file is returned untouched; one with the wrong contents is deleted and fetched again.
 
     Raises ``ChecksumError`` (a ValueError) when the downloaded bytes do not match; then neither
-    ``path`` nor the ``.part`` file is kept.  Raises ``ConnectionError`` when the connection drops
-    before the end; the ``.part`` file stays, and calling again resumes from it.
+    ``path`` nor the ``.part`` file is kept.  Raises ``ConnectionError`` naming the URL and the cause
+    when the server cannot be reached (no network, refused, timed out) or the connection drops before
+    the end; the ``.part`` file stays, and calling again resumes from it.  An error status from the
+    server stays a ``urllib.error.HTTPError``, its message now naming the URL.
     """
     if not isinstance(url, str) or not url:
         raise TypeError(f"download_file: expected url to be a non-empty str, got {url!r}")
@@ -65,11 +67,7 @@ def download_file(url, path, sha256, chunk_size=DEFAULT_CHUNK_SIZE, timeout=DEFA
     path.parent.mkdir(parents=True, exist_ok=True)
     part_path = path.with_name(path.name + ".part")
 
-    try:
-        _fetch_to_part(url, part_path, chunk_size, timeout, progress)
-    except urllib.error.HTTPError as error:
-        if error.code != 416:  # 416: "range not satisfiable", i.e. the .part file is already complete
-            raise
+    _fetch_to_part(url, part_path, chunk_size, timeout, progress)
     actual = file_sha256(part_path, chunk_size)
     if actual != sha256:
         part_path.unlink()
@@ -84,8 +82,10 @@ def download_file(url, path, sha256, chunk_size=DEFAULT_CHUNK_SIZE, timeout=DEFA
 def _fetch_to_part(url, part_path, chunk_size, timeout, progress):
     """Append the rest of ``url`` to ``part_path`` (or rewrite it when the server restarts from 0)."""
     offset = part_path.stat().st_size if part_path.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    response = _open(url, offset, timeout)
+    if response is None:
+        return
+    with response:
         if response.status == 206:
             start, total = _parse_content_range(response.headers.get("Content-Range"), url)
             if start != offset:  # a range we did not ask for: appending it would corrupt the file
@@ -106,10 +106,9 @@ def _fetch_to_part(url, part_path, chunk_size, timeout, progress):
                     except http.client.IncompleteRead as error:
                         part_file.write(error.partial)
                         done += len(error.partial)
-                        raise ConnectionError(
-                            f"download_file: the connection to {url} dropped after {_bytes_of(done, total)}; "
-                            f"the partial file {part_path} was kept: call again to resume"
-                        ) from error
+                        raise ConnectionError(_dropped(url, done, total, part_path)) from error
+                    except (OSError, http.client.HTTPException) as error:  # a timeout or a reset mid-body
+                        raise ConnectionError(_dropped(url, done, total, part_path, error)) from error
                     if not chunk:
                         break
                     part_file.write(chunk)
@@ -118,14 +117,37 @@ def _fetch_to_part(url, part_path, chunk_size, timeout, progress):
         finally:
             report(None)
     if total is not None and done != total:
-        raise ConnectionError(
-            f"download_file: the connection to {url} dropped after {_bytes_of(done, total)}; "
-            f"the partial file {part_path} was kept: call again to resume"
-        )
+        raise ConnectionError(_dropped(url, done, total, part_path))
 
 
-def _bytes_of(done, total):
-    return f"{done} bytes" if total is None else f"{done} of {total} bytes"
+def _open(url, offset, timeout):
+    """The response to a GET of ``url`` from byte ``offset``, or None when the .part file is complete.
+
+    urllib says only "<urlopen error [Errno 111] Connection refused>", without the URL, and lets a
+    timeout or a reset while waiting for the status line through unwrapped: both become a
+    ConnectionError that names the URL and the cause.
+    """
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        return urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:  # "range not satisfiable": the .part file already holds it all
+            return None
+        # Still an HTTPError, so callers can test .code; the message now says which URL answered.
+        message = f"{error.reason} for url {url}"
+        raise urllib.error.HTTPError(url, error.code, message, error.headers, None) from error
+    except (OSError, http.client.HTTPException) as error:  # refused, unknown host, timeout, no status line
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        reason = str(reason) or type(reason).__name__              # a bare TimeoutError() prints as ""
+        raise ConnectionError(f"download_file: cannot reach {url}: {reason}") from error
+
+
+def _dropped(url, done, total, part_path, cause=None):
+    """The message for a transfer cut short: how far it got, and that calling again resumes it."""
+    received = f"{done} bytes" if total is None else f"{done} of {total} bytes"
+    because = f" ({cause})" if cause is not None else ""
+    return (f"download_file: the connection to {url} dropped after {received}{because}; "
+            f"the partial file {part_path} was kept: call again to resume")
 
 
 def _parse_content_range(header, url):

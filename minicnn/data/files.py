@@ -10,8 +10,12 @@ Files live under ``root/<name>/``:
 ``download=True`` fetches what is missing from ``RESOURCES`` with SHA-256 verification.
 """
 import gzip
+import math
 import os
+import struct
 import tarfile
+import urllib.error
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from minicnn.data.download import download_file
 
 # IDX type codes (the third byte of the magic number) → big-endian NumPy dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_GZIP_MAGIC = b"\x1f\x8b"
 
 MNIST_CLASSES = [str(digit) for digit in range(10)]
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -84,34 +89,83 @@ def read_idx(path):
     """An IDX file (gzipped when its name ends in ``.gz``) as a NumPy array of its stored shape.
 
     The format: two zero bytes, a type code, the number of dimensions, then each dimension as a
-    big-endian uint32, then the values in C order.
+    big-endian uint32, then the values in C order.  The header is untrusted: the body is read in
+    chunks up to the size it declares, so a corrupt header claiming terabytes allocates nothing, and
+    a file whose length disagrees with its header raises ValueError naming the file.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as file:
-        data = file.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"read_idx: {path} is not an IDX file (its magic number is {data[:4].hex() or 'missing'})")
-    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
-    header_bytes = 4 + 4 * ndim
-    shape = tuple(int(size) for size in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - header_bytes != expected:
-        raise ValueError(f"read_idx: {path} declares shape {shape} ({expected} bytes of {dtype}) "
-                         f"but holds {len(data) - header_bytes} bytes after its header")
-    return np.frombuffer(data, dtype=dtype, offset=header_bytes).reshape(shape).astype(dtype.newbyteorder("="))
+    gzipped = str(path).endswith(".gz")
+    try:
+        with (gzip.open if gzipped else open)(path, "rb") as file:
+            magic = file.read(4)
+            if len(magic) < 4 or magic[0] or magic[1] or magic[2] not in _IDX_DTYPES:
+                raise ValueError(f"read_idx: {path} is not an IDX file: {_describe_magic(magic, gzipped)}")
+            dtype, ndim = np.dtype(_IDX_DTYPES[magic[2]]), magic[3]
+            dims = file.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"read_idx: {path} is truncated inside its header: {ndim} dimensions need "
+                                 f"{4 * ndim} bytes after the magic number, the file has only {len(dims)}")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = math.prod(shape) * dtype.itemsize     # Python ints: no overflow, however large
+            body = _read_at_most(file, expected + 1)          # one byte more tells "too long" from "exact"
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:   # only gzip.open raises these
+        raise ValueError(f"read_idx: {path} is not a valid gzip file ({error}); "
+                         f"{_gzip_hint(path)}") from error
+    if len(body) != expected:
+        holds = (f"{len(body)} bytes after its {4 + 4 * ndim}-byte header: the file is cut short"
+                 if len(body) < expected else f"more than that after its {4 + 4 * ndim}-byte header")
+        raise ValueError(f"read_idx: {path} declares shape {shape} ({expected} bytes of {dtype.name}) "
+                         f"but holds {holds}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _describe_magic(magic, gzipped):
+    """Why the first four bytes are not an IDX magic number, with a hint for the usual mix-up."""
+    if not magic:
+        return "the file is empty"
+    found = (f"its magic number is 0x{magic.hex()}, "
+             f"expected 0x0000 then a type code and the number of dimensions")
+    if magic.startswith(_GZIP_MAGIC) and not gzipped:
+        return found + "; it looks gzipped: add .gz to its name"
+    return found
+
+
+def _gzip_hint(path):
+    """What to do about a ``.gz`` file that gzip cannot read: it depends on whether it starts like one."""
+    with open(path, "rb") as file:
+        if file.read(2) == _GZIP_MAGIC:
+            return "the compressed stream is truncated or corrupt: download it again"
+    return "it is not gzipped at all: if it is a plain IDX file, drop .gz from its name"
+
+
+def _read_at_most(file, limit, chunk_size=1 << 20):
+    """Up to ``limit`` bytes of ``file``, read in chunks so memory follows the file, not its header."""
+    chunks = []
+    while limit > 0 and (chunk := file.read(min(chunk_size, limit))):
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_cifar10_batch(path):
-    """One CIFAR-10 binary batch file → (images (N, 32, 32, 3) uint8, labels (N,) int64)."""
-    records = np.fromfile(path, dtype=np.uint8)
-    if records.size == 0 or records.size % CIFAR10_RECORD_BYTES:
-        raise ValueError(f"read_cifar10_batch: {path} holds {records.size} bytes, "
-                         f"not a whole number of {CIFAR10_RECORD_BYTES}-byte records")
-    records = records.reshape(-1, CIFAR10_RECORD_BYTES)
+    """One CIFAR-10 binary batch file → (images (N, 32, 32, 3) uint8, labels (N,) int64).
+
+    The file has no header, so its length is checked before anything is read: it must be a whole
+    number of 3,073-byte records.
+    """
+    size = os.path.getsize(path)
+    if size == 0 or size % CIFAR10_RECORD_BYTES:
+        raise ValueError(
+            f"read_cifar10_batch: {path} holds {size} bytes, not a whole number of "
+            f"{CIFAR10_RECORD_BYTES}-byte records ({size // CIFAR10_RECORD_BYTES} records and "
+            f"{size % CIFAR10_RECORD_BYTES} bytes): "
+            f"truncated, or not a batch of the binary version ({CIFAR10_ARCHIVE}, not the Python pickles)")
+    records = np.fromfile(path, dtype=np.uint8).reshape(-1, CIFAR10_RECORD_BYTES)
     labels = records[:, 0].astype(np.int64)
     images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)      # planes (N, C, H, W) → (N, H, W, C)
     if labels.max() >= len(CIFAR10_CLASSES):
-        raise ValueError(f"read_cifar10_batch: {path} has label {labels.max()}; CIFAR-10 labels are 0..9")
+        record = int(np.argmax(labels >= len(CIFAR10_CLASSES)))
+        raise ValueError(f"read_cifar10_batch: {path} has label {labels[record]} in record {record}; "
+                         f"CIFAR-10 labels are 0..9 (a corrupt or foreign file)")
     return np.ascontiguousarray(images), labels
 
 
@@ -124,32 +178,49 @@ def _missing_file_error(name, folder, wanted, resources):
 
 
 def _fetch(name, folder, file_name):
-    """Download one of dataset ``name``'s files into ``folder``, trying each mirror in turn."""
+    """Download one of dataset ``name``'s files into ``folder``, trying each mirror in turn.
+
+    When every mirror fails (no network, a firewall, a dead host) the error lists each URL with its
+    reason and says what to put where by hand: a file already in place with the right SHA-256 is
+    used without a download.
+    """
     resources = RESOURCES[name]
-    last_error = None
+    failures = []
     for mirror in resources.mirrors:
         try:
             return download_file(mirror + file_name, folder / file_name, resources.sha256[file_name])
-        except OSError as error:  # unreachable mirror, dropped connection: the next mirror may do better
-            last_error = error
-    raise last_error
+        except (ConnectionError, urllib.error.URLError) as error:  # HTTPError included: try the next mirror
+            failures.append(error)
+    raise ConnectionError(
+        f"load_dataset: could not download '{name}' ({'; '.join(str(error) for error in failures)}); "
+        f"without network, fetch {', '.join(resources.sha256)} elsewhere (see {resources.homepage}) and put "
+        f"them in {folder}: download=True then checks their SHA-256 and downloads nothing") from failures[-1]
 
 
 def _idx_source(name, classes):
     def load_idx_source(split, root=None, download=False):
         folder = Path(root if root is not None else default_root()) / name
-        arrays = []
+        paths = []
         for stem in IDX_FILES[split]:
             present = [folder / file_name for file_name in (stem, stem + ".gz") if (folder / file_name).is_file()]
             if not present:
                 if not download:
                     raise _missing_file_error(name, folder, [f"{stem}[.gz]"], RESOURCES[name])
                 present = [_fetch(name, folder, stem + ".gz")]
-            arrays.append(read_idx(present[0]))
-        images, labels = arrays
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or images.dtype != np.uint8:
-            raise ValueError(f"load_dataset: '{name}' expected uint8 images (N, H, W) and N labels in {folder}, "
-                             f"got images {images.dtype} {images.shape} and labels {labels.shape}")
+            paths.append(present[0])
+        images_path, labels_path = paths
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        # Each file is a valid IDX file on its own; these checks catch a swapped, foreign or mismatched one.
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise ValueError(f"load_dataset: '{name}' expected uint8 images (N, H, W) in {images_path}, "
+                             f"got {images.dtype.name} {images.shape}")
+        if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"load_dataset: '{name}' expected {len(images)} integer labels (one per image "
+                             f"of {images_path.name}) in {labels_path}, "
+                             f"got {labels.dtype.name} {labels.shape}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise ValueError(f"load_dataset: '{name}' expected labels 0..{len(classes) - 1} in "
+                             f"{labels_path}, got labels from {labels.min()} to {labels.max()}")
         return images[..., None], labels.astype(np.int64), classes               # grey: C = 1
     load_idx_source.__doc__ = f"{name} from IDX files under root/{name}/ (gzipped or not)."
     return load_idx_source

@@ -59,7 +59,8 @@ class DataLoader:
     def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, seed=None):
         if not (hasattr(dataset, "get_batch") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset must have __len__ and get_batch(indices, rng), "
-                            f"got {type(dataset).__name__}")
+                            f"got {type(dataset).__name__}; wrap arrays as "
+                            f"minicnn.data.ImageDataset(images, labels, classes)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):

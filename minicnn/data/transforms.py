@@ -93,9 +93,13 @@ def _pad_chw(batch, left, top, right, bottom, fill=0.0):
     return np.pad(batch, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
 
 
-def _rng_or_global(rng):
+def _rng_or_global(name, rng):
     # Interactive use (``flip(x)``) falls back on minicnn's global generator; the DataLoader always passes one.
-    return _random.generator() if rng is None else rng
+    if rng is None:
+        return _random.generator()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name}: expected rng to be a numpy Generator or None, got {_describe(rng)}")
+    return rng
 
 
 # --- composition and conversion ----------------------------------------------------------------------
@@ -103,6 +107,8 @@ class Compose:
     """Apply transforms one after the other, handing each the same ``rng``."""
 
     def __init__(self, transforms):
+        if not isinstance(transforms, (list, tuple)):
+            raise TypeError(f"Compose: expected a list of transforms, got {_describe(transforms)}")
         transforms = list(transforms)
         for transform in transforms:
             if not callable(transform):
@@ -177,6 +183,9 @@ class Normalize:
                                 f"got {_describe(value)}")
         if len(values) == 0:
             raise ValueError(f"Normalize: {what} must not be empty")
+        # A NaN or infinite mean or std would not fail: it would quietly turn every batch into NaN or 0.
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"Normalize: {what} must be finite, got {values!r}")
         return np.asarray(values, dtype=np.float32)
 
     def __call__(self, batch, rng=None):
@@ -305,7 +314,7 @@ class RandomCrop:
         if self._height > padded_height or self._width > padded_width:
             raise ValueError(f"RandomCrop: crop size {self.size} is larger than the padded image "
                              f"({padded_height}, {padded_width})")
-        rng = _rng_or_global(rng)
+        rng = _rng_or_global("RandomCrop", rng)
         tops = rng.integers(0, padded_height - self._height + 1, size=batch_size)
         lefts = rng.integers(0, padded_width - self._width + 1, size=batch_size)
         # Every window of the padded images, as a view (no copy): (B, C, H'-h+1, W'-w+1, h, w).
@@ -330,7 +339,7 @@ class RandomHorizontalFlip:
 
     def __call__(self, batch, rng=None):
         _check_chw_float("RandomHorizontalFlip", batch)
-        flip = _rng_or_global(rng).random(batch.shape[0]) < self.p      # (B,)
+        flip = _rng_or_global("RandomHorizontalFlip", rng).random(batch.shape[0]) < self.p      # (B,)
         return np.where(flip[:, None, None, None], batch[..., ::-1], batch)
 
     def __repr__(self):
