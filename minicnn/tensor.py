@@ -5,11 +5,18 @@ A ``Tensor`` wraps an array (NumPy, or CuPy on the GPU) and remembers the
 the leaves in reverse topological order, asking each function for the
 gradients of its inputs, and adds up every path's contribution.
 
+In-place updates (``p -= lr * p.grad``, ``x[0] = 1``) write into the tensor's
+own array, as PyTorch does.  Every array carries a version counter that each
+in-place write bumps; a function remembers the versions of the arrays it saved
+for backward, so a backward that would read an overwritten value stops with an
+error instead of returning a wrong gradient (PyTorch's rule, the same check).
+
 This file knows only the array module: the differentiable operations
 (``+``, ``@``, ``sum``, ``reshape`` ...) live in ``minicnn.functions`` and are
 attached to ``Tensor`` there.
 """
 import contextlib
+import weakref
 
 import numpy as np
 
@@ -18,6 +25,7 @@ from minicnn.backend import get_array_module
 
 DEFAULT_DTYPE = np.float32
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned int, float
 
 _grad_enabled = True
 
@@ -55,11 +63,13 @@ def _is_array(data):
     return isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")
 
 
-def as_array(data, dtype=None):
+def as_array(data, dtype=None, op="Tensor"):
     """Turn ``data`` into an array without copying when it already is one.
 
     Python floats and lists of floats become float32 (PyTorch's default), not
-    NumPy's float64; arrays and NumPy scalars keep their dtype.
+    NumPy's float64; arrays and NumPy scalars keep their dtype.  Only numbers
+    are tensors: strings, ``None``, objects and ragged lists raise a TypeError
+    or ValueError naming ``op``, where NumPy would make an object or string array.
     """
     if isinstance(data, Tensor):
         data = data.data
@@ -68,12 +78,33 @@ def as_array(data, dtype=None):
     elif isinstance(data, np.generic):
         array = np.asarray(data)
     else:
-        array = np.asarray(data)
+        if isinstance(data, (str, bytes)) or data is None:
+            raise TypeError(f"{op}: expected numbers (a number, a nested list of numbers or an array), "
+                            f"got {type(data).__name__} {data!r}")
+        try:
+            array = np.asarray(data)
+        except ValueError as error:  # NumPy refuses ragged nesting: [[1, 2], [3]]
+            raise ValueError(f"{op}: nested lists must be rectangular (every row the same length), "
+                             f"got a ragged list ({error})") from None
         if array.dtype == np.float64 and dtype is None:
             array = array.astype(DEFAULT_DTYPE)
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        what = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+        raise TypeError(f"{op}: expected numbers (bool, int or float), got an array of "
+                        f"{what.get(array.dtype.kind, 'dtype ' + str(array.dtype))} (dtype {array.dtype}); "
+                        f"a string where a number belongs? convert it first, e.g. float(text)")
     if dtype is not None and array.dtype != np.dtype(dtype):
         array = array.astype(dtype)
     return array
+
+
+class _Version:
+    """How many in-place writes an array has had: shared by every tensor viewing that array."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
 
 
 class Tensor:
@@ -89,15 +120,37 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = as_array(data, dtype)
-        if requires_grad and self.data.dtype.type not in _FLOAT_DTYPES:
+        self._data = as_array(data, dtype)
+        if requires_grad and self._data.dtype.type not in _FLOAT_DTYPES:
             raise TypeError(
-                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+                f"Tensor: only floating-point tensors can require gradients, got dtype {self._data.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.creator = None
         self._retains_grad = False
+        self._version = _Version()
+        self._view_of = None     # the tensor whose array this one views (reshape, transpose, x[i])
+        self._consumers = []     # weak references to the functions that took this non-leaf as an input
+
+    @property
+    def data(self):
+        """The array itself (NumPy or CuPy).  Assigning a Tensor or an array replaces it, as in PyTorch.
+
+        ``p.data = new`` is outside autograd: no graph, no version bump.  Operations
+        on ``p.data`` are plain array operations (``p.data -= lr * p.grad.data``).
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        array = as_array(value, op="Tensor.data")
+        if self.requires_grad and array.dtype.type not in _FLOAT_DTYPES:
+            raise TypeError(f"Tensor.data: this tensor requires grad, so its data must be floating-point, "
+                            f"got dtype {array.dtype}")
+        self._data = array
+        # A new array: what functions saved of the old one is untouched, so it starts its own count.
+        self._version, self._view_of = _Version(), None
 
     # --- what it is ---------------------------------------------------------
     @property
@@ -151,8 +204,10 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self):
-        """A tensor sharing this data but cut from the graph."""
-        return Tensor(self.data)
+        """A tensor sharing this data (and its version counter) but cut from the graph."""
+        detached = Tensor(self._data)
+        detached._version = self._version
+        return detached
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.type not in _FLOAT_DTYPES:
@@ -237,11 +292,13 @@ class Tensor:
             if tensor.creator is None:
                 continue
             function = tensor.creator
+            _check_saved_versions(function)
             input_grads = function.backward(grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for input_tensor, input_grad in zip(function.inputs, input_grads):
-                if input_grad is None or not input_tensor.requires_grad:
+            for input_tensor, needs_grad, input_grad in zip(function.inputs, function.needs_input_grad,
+                                                            input_grads):
+                if input_grad is None or not needs_grad:
                     continue
                 key = id(input_tensor)
                 # A new array, never ``+=``: the incoming gradient may be shared.
@@ -261,8 +318,10 @@ class Tensor:
             visited.add(id(tensor))
             stack.append((tensor, True))
             if tensor.creator is not None:
-                for input_tensor in tensor.creator.inputs:
-                    if input_tensor.requires_grad and id(input_tensor) not in visited:
+                # needs_input_grad, not requires_grad: an input that was a constant when the op ran
+                # stays one, even if an in-place update has put it into a graph since.
+                for input_tensor, needs_grad in zip(tensor.creator.inputs, tensor.creator.needs_input_grad):
+                    if needs_grad and id(input_tensor) not in visited:
                         stack.append((input_tensor, False))
         order.reverse()
         return order
@@ -278,6 +337,58 @@ class Tensor:
             self.grad = Tensor(grad.copy())
         else:
             self.grad = Tensor(self.grad.data + grad)
+
+    # --- in-place updates ------------------------------------------------------
+    def _update_in_place(self, op, function, *operands, casting="same_kind"):
+        """Write ``function(self, *operands)`` into this tensor's own array: ``+=``, ``x[i] = v``, ``zero_()``.
+
+        Outside a graph (inside ``no_grad()``, or when nothing involved requires
+        grad) it is a plain write.  Inside one, the old value lives on as a new
+        node, ``previous``, which the old graph and every function that already
+        used this tensor now point to; this tensor becomes ``function``'s
+        output, so backward runs through the update and on into the old graph.
+        Checks come first: a refused update changes nothing.
+        """
+        recording = _grad_enabled and (self.requires_grad or any(o.requires_grad for o in operands))
+        self._check_in_place_allowed(op, recording)
+        previous = self
+        if recording:
+            # A copy: ``function`` may save its input for backward, and the write below would spoil it.
+            previous = Tensor(self._data.copy(), requires_grad=self.requires_grad)
+            previous.creator = self.creator
+        result = function(previous, *operands)
+        if result.shape != self.shape:
+            raise ValueError(f"{op}: the result has shape {result.shape} but the tensor updated in place has "
+                             f"shape {self.shape}; broadcasting cannot grow a tensor in place")
+        if not np.can_cast(result.dtype, self.dtype, casting=casting):
+            raise TypeError(f"{op}: the result has dtype {result.dtype}, which cannot be stored in place in a "
+                            f"tensor of dtype {self.dtype}; convert first, e.g. x = x.astype('float32')")
+        self._data[...] = result.data  # every view of this array sees the new values
+        self._version.value += 1
+        if recording:
+            for consumer in filter(None, (ref() for ref in self._consumers)):
+                consumer.inputs = tuple(previous if t is self else t for t in consumer.inputs)
+            previous._consumers, self._consumers = self._consumers, []
+            self.creator, self.requires_grad = result.creator, True
+        return self
+
+    def _check_in_place_allowed(self, op, recording):
+        root = self
+        while root._view_of is not None:
+            root = root._view_of
+        if _grad_enabled and root.is_leaf and root.requires_grad:
+            whose = "a leaf tensor that requires grad" if root is self else "a view of a leaf that requires grad"
+            raise RuntimeError(
+                f"{op}: {whose} (shape {root.shape}, e.g. a parameter) cannot be changed in place while "
+                f"autograd records, since backward needs its value; update it inside `with minicnn.no_grad():` "
+                f"as optimizers do, or assign its .data"
+            )
+        if recording and root is not self:
+            raise RuntimeError(
+                f"{op}: this tensor views another tensor's array (reshape, transpose, flatten or x[index] made "
+                f"it), and changing a view in place inside a graph would change that tensor behind the graph's "
+                f"back; write it out of place (y = y + z), or assign through the original: x[index] = new_value"
+            )
 
 
 class Function:
@@ -296,9 +407,16 @@ class Function:
         output = self.forward(*(t.data for t in tensors))
         record = any(self.needs_input_grad) and output.dtype.type in _FLOAT_DTYPES
         result = Tensor(output, requires_grad=record)
+        viewed = _input_viewed_by(output, tensors)
+        if viewed is not None:  # reshape, transpose, x[i]: one array, so one version count
+            result._version, result._view_of = viewed._version, viewed
         if record:
+            self.saved_versions = _saved_versions(self, tensors, result)
             self.inputs = tensors
             result.creator = self
+            for t, needs_grad in zip(tensors, self.needs_input_grad):
+                if needs_grad and t.creator is not None:  # an in-place update of t must find this function
+                    t._consumers.append(weakref.ref(self))
         return result
 
     def forward(self, *arrays):
@@ -306,6 +424,51 @@ class Function:
 
     def backward(self, grad_output):
         raise NotImplementedError
+
+
+def _storage(array):
+    """The array that owns ``array``'s memory (itself, or the base a view was cut from)."""
+    while _is_array(getattr(array, "base", None)):
+        array = array.base
+    return array
+
+
+def _input_viewed_by(output, tensors):
+    """The input whose array ``output`` is a view of, or None when ``output`` has memory of its own."""
+    owner = _storage(output)
+    for t in tensors:
+        if _storage(t.data) is owner:
+            return t
+    return None
+
+
+def _saved_versions(function, inputs, output):
+    """(version counter, its value now, what it is) for each input or output array ``function`` kept.
+
+    A function saves arrays as attributes in ``forward``; those that share
+    memory with an input or the output are what an in-place write could spoil.
+    """
+    owners = [(_storage(t.data), t, f"input {i} (shape {t.shape})") for i, t in enumerate(inputs)]
+    owners.append((_storage(output.data), output, f"output (shape {output.shape})"))
+    saved = []
+    for value in vars(function).values():
+        for array in value if isinstance(value, (tuple, list)) else (value,):
+            if not _is_array(array):
+                continue
+            storage = _storage(array)
+            saved.extend((t._version, t._version.value, what) for owner, t, what in owners if owner is storage)
+    return saved
+
+
+def _check_saved_versions(function):
+    name = type(function).__name__
+    for version, expected, what in function.saved_versions:
+        if version.value != expected:
+            raise RuntimeError(
+                f"backward: the {what} of {name} was changed by an in-place operation after {name} saved it "
+                f"for backward (version {expected}, now {version.value}), so its gradient would be wrong; "
+                f"compute a new tensor instead (y = y + z rather than y += z), or change a .clone()"
+            )
 
 
 def _check_one_device(op, tensors):

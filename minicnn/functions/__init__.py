@@ -4,10 +4,11 @@
 operators are attached to ``Tensor`` here, once, when minicnn is imported.
 """
 from minicnn.functions import arithmetic, elementwise, reduction, shape
-from minicnn.functions.arithmetic import add, broadcast_shapes, div, lift, matmul, mul, neg, pow, sub
+from minicnn.functions.arithmetic import (Add, Div, Mul, Sub, add, broadcast_shapes, div, in_place, lift, matmul,
+                                          mul, neg, pow, sub)
 from minicnn.functions.elementwise import abs, clip, exp, log, sqrt
 from minicnn.functions.reduction import max, mean, sum
-from minicnn.functions.shape import cat, flatten, getitem, permute, reshape, transpose
+from minicnn.functions.shape import cat, clone, flatten, getitem, permute, reshape, setitem, transpose
 from minicnn.tensor import Tensor, _check_one_device
 
 
@@ -21,6 +22,11 @@ def _compare(name):
 
     compare.__name__ = name
     return compare
+
+
+def _set_all(x, value):
+    setitem(x, Ellipsis, value)  # x[...] = value: broadcast into every element
+    return x
 
 
 def _attach():
@@ -40,6 +46,21 @@ def _attach():
     T.__neg__ = neg
     T.__pos__ = lambda self: self
     T.__getitem__ = getitem
+    T.__setitem__ = setitem
+
+    # In place, as in PyTorch: the tensor's own array changes (see Tensor._update_in_place).
+    T.__iadd__ = in_place("in-place +=", Add)
+    T.__isub__ = in_place("in-place -=", Sub)
+    T.__imul__ = in_place("in-place *=", Mul)
+    T.__itruediv__ = in_place("in-place /=", Div)
+    T.add_ = lambda self, other, alpha=1: T.__iadd__(self, other if alpha == 1 else other * alpha)
+    T.sub_ = lambda self, other, alpha=1: T.__isub__(self, other if alpha == 1 else other * alpha)
+    T.mul_ = T.__imul__
+    T.div_ = T.__itruediv__
+    T.copy_ = lambda self, source: _set_all(self, source)
+    T.fill_ = lambda self, value: _set_all(self, value)
+    T.zero_ = lambda self: _set_all(self, 0)
+    T.clone = clone
     for name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
         setattr(T, name, _compare(name))
     # Defining __eq__ removes hashing; tensors are hashed by identity, like PyTorch's.
@@ -70,5 +91,5 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "matmul",
     "exp", "log", "sqrt", "abs", "clip",
     "sum", "mean", "max",
-    "reshape", "permute", "transpose", "flatten", "getitem", "cat",
+    "reshape", "permute", "transpose", "flatten", "getitem", "setitem", "clone", "cat",
 ]

@@ -210,6 +210,23 @@ def matmul(a, b):
     return MatMul()(a, b)
 
 
+def in_place(op, function_class):
+    """The method behind ``x += y`` (op "in-place +=") and friends: x's own array takes the result, as in PyTorch.
+
+    ``y`` may be a tensor, an array or a number and must broadcast to x's shape;
+    a float result cannot go into an integer tensor (a TypeError, not a
+    silent truncation).  ``Tensor._update_in_place`` keeps the graph right.
+    """
+    def update(self, other):
+        other = lift(other, self)
+        if self.dtype.kind == "f" and other.dtype.kind in "biu":
+            other = Tensor(other.data.astype(self.dtype))
+        broadcast_shapes(op, self, other)
+        return self._update_in_place(op, function_class(), other)
+
+    return update
+
+
 def _operands(op, a, b):
     """Make both operands tensors of one dtype and check they broadcast."""
     if not isinstance(a, Tensor):

@@ -26,6 +26,8 @@ def dropout(x, p=0.5, training=True):
     """Drop elements of ``x`` with probability ``p`` while ``training``; identity otherwise."""
     if not isinstance(x, Tensor):
         raise TypeError(f"dropout: expected a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: expected a floating-point tensor, got dtype {x.dtype}")
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise ValueError(f"dropout: probability p must be in [0, 1), got {p!r}")
     if not training or p == 0:

@@ -4,7 +4,7 @@ Each backward is the derivative evaluated at the saved input (or output):
 exp' = exp, log' = 1/x, sqrt' = 1/(2·sqrt), abs' = sign, clip' = 1 inside the range.
 """
 from minicnn.backend import get_array_module
-from minicnn.tensor import Function
+from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor
 
 
 class Exp(Function):
@@ -59,16 +59,22 @@ class Clip(Function):
         return gy * inside
 
 
+def _floating(x):
+    """Integers and bools become float32 first, as in PyTorch (NumPy would pick float64 or float16)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    return x if x.dtype.kind == "f" else Tensor(x.data.astype(DEFAULT_DTYPE))
+
+
 def exp(x):
-    return Exp()(x)
+    return Exp()(_floating(x))
 
 
 def log(x):
-    return Log()(x)
+    return Log()(_floating(x))
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt()(_floating(x))
 
 
 def abs(x):  # noqa: A001  (PyTorch's name)

@@ -1,13 +1,16 @@
-"""Shape operations: reshape, transpose/permute, flatten, indexing and concatenation.
+"""Shape operations: reshape, transpose/permute, flatten, indexing, concatenation, and clone.
 
 None of them changes a value, so each backward only undoes the rearrangement:
 reshape back, permute with the inverse order, scatter into zeros, split.
+``SetItem`` (``x[index] = value``) is their mirror: its backward sends the
+gradient at ``index`` to ``value`` and the rest to ``x``.
 """
 import math
 
 import numpy as np
 
 from minicnn.backend import get_array_module
+from minicnn.functions.arithmetic import lift, sum_to
 from minicnn.tensor import Function, Tensor
 
 
@@ -61,6 +64,47 @@ class GetItem(Function):
 
             cupyx.scatter_add(grad, self.index, gy)
         return grad
+
+
+class SetItem(Function):
+    """x with x[index] replaced by value: what ``x[index] = value`` computes inside a graph.
+
+    The replaced elements no longer depend on x, so their gradient is zero
+    there; value's gradient is what reached those elements, summed back over
+    the axes broadcasting stretched it along.
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, value):
+        self.value_shape = value.shape
+        y = x.copy()
+        try:
+            y[self.index] = value
+        except ValueError:
+            raise ValueError(f"setitem: a value of shape {value.shape} does not fit x[index], which has "
+                             f"shape {x[self.index].shape}") from None
+        return y
+
+    def backward(self, gy):
+        grad_x = grad_value = None
+        if self.needs_input_grad[0]:
+            grad_x = gy.copy()
+            grad_x[self.index] = 0
+        if self.needs_input_grad[1]:
+            grad_value = sum_to(gy[self.index], self.value_shape)
+        return grad_x, grad_value
+
+
+class Clone(Function):
+    """A copy with its own memory that stays in the graph (``torch.clone``): the gradient passes unchanged."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 class Cat(Function):
@@ -132,12 +176,25 @@ def flatten(x, start_dim=0, end_dim=-1):
     return Reshape(x.shape[:start] + (merged,) + x.shape[end + 1 :])(x)
 
 
-def getitem(x, index):
+def _index_arrays(index):
     if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return GetItem(index)(x)
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def getitem(x, index):
+    return GetItem(_index_arrays(index))(x)
+
+
+def setitem(x, index, value):
+    """``x[index] = value``, written into x's own array (values are cast to x's dtype, as in PyTorch)."""
+    x._update_in_place("setitem", SetItem(_index_arrays(index)), lift(value, x), casting="unsafe")
+
+
+def clone(x):
+    return Clone()(x)
 
 
 def cat(tensors, dim=0):
@@ -145,6 +202,9 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cat: expected a sequence of Tensors, but element {i} is a {type(t).__name__}")
     first = tensors[0]
     if not -first.ndim <= dim < first.ndim:
         raise ValueError(f"cat: dim {dim} is out of range for tensors with {first.ndim} dimensions")
@@ -155,4 +215,8 @@ def cat(tensors, dim=0):
                 f"cat: tensor {i} has shape {t.shape} but tensor 0 has shape {first.shape}; "
                 f"only dim {dim} may differ"
             )
+    float_dtypes = [t.dtype for t in tensors if t.dtype.kind == "f"]
+    if float_dtypes and len(float_dtypes) < len(tensors):  # ints join floats as the widest float, as in PyTorch
+        widest = max(float_dtypes, key=lambda dtype: dtype.itemsize)
+        tensors = [t if t.dtype.kind == "f" else Tensor(t.data.astype(widest)) for t in tensors]
     return Cat(axis)(*tensors)
