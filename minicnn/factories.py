@@ -25,6 +25,11 @@ def _shape(op, shape):
     return tuple(int(s) for s in shape)
 
 
+def _number(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
+
+
 def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
     return _on_device("zeros", np.zeros(_shape("zeros", shape), dtype=dtype), device, requires_grad)
 
@@ -34,6 +39,8 @@ def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
 
 
 def full(shape, fill_value, dtype=DEFAULT_DTYPE, requires_grad=False, device=None):
+    if not isinstance(fill_value, bool):  # True/False fill a tensor too, as in PyTorch
+        _number("full", "fill_value", fill_value)
     return _on_device("full", np.full(_shape("full", (shape,)), fill_value, dtype=dtype), device, requires_grad)
 
 
@@ -63,6 +70,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
     """Like ``torch.arange``: integers give int64, any float argument gives float32."""
     if end is None:
         start, end = 0, start
+    for name, value in (("start", start), ("end", end), ("step", step)):
+        _number("arange", name, value)
     if step == 0:
         raise ValueError("arange: step must not be zero")
     if dtype is None:

@@ -14,7 +14,7 @@ the GPU kernels: ``gradcheck(fn, [x], device="cuda")``.
 import numpy as np
 
 from minicnn import device as _device
-from minicnn.tensor import Tensor
+from minicnn.tensor import Tensor, as_array
 
 
 class GradcheckError(AssertionError):
@@ -29,8 +29,14 @@ def _device_for(inputs, device):
 
 def _prepare(fn, inputs, seed, device):
     """Float64 host copies of the inputs, their analytic gradients, and the objective on ``device``."""
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be a function of tensors returning a tensor, got {type(fn).__name__}")
+    if isinstance(inputs, (Tensor, np.ndarray)) or not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"gradcheck: inputs must be a list of tensors or arrays, got {type(inputs).__name__}; "
+                        f"wrap a single input as [x]")
     device = _device_for(inputs, device)
-    host = [np.array(t.numpy() if isinstance(t, Tensor) else t, dtype=np.float64) for t in inputs]
+    host = [np.array(t.numpy() if isinstance(t, Tensor) else as_array(t, op=f"gradcheck: input {i}"),
+                     dtype=np.float64) for i, t in enumerate(inputs)]
     tensors = [Tensor(_device.move_array(a, device, "gradcheck"), requires_grad=True) for a in host]
     output = fn(*tensors)
     projection = np.random.default_rng(seed).standard_normal(output.shape)

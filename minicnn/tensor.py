@@ -90,9 +90,9 @@ def as_array(data, dtype=None, op="Tensor"):
             array = array.astype(DEFAULT_DTYPE)
     if array.dtype.kind not in _NUMERIC_KINDS:
         what = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+        hint = "; a string where a number belongs? convert it first, e.g. float(text)" if array.dtype.kind in "US" else ""
         raise TypeError(f"{op}: expected numbers (bool, int or float), got an array of "
-                        f"{what.get(array.dtype.kind, 'dtype ' + str(array.dtype))} (dtype {array.dtype}); "
-                        f"a string where a number belongs? convert it first, e.g. float(text)")
+                        f"{what.get(array.dtype.kind, 'dtype ' + str(array.dtype))} (dtype {array.dtype}){hint}")
     if dtype is not None and array.dtype != np.dtype(dtype):
         array = array.astype(dtype)
     return array

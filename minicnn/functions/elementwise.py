@@ -3,6 +3,8 @@
 Each backward is the derivative evaluated at the saved input (or output):
 exp' = exp, log' = 1/x, sqrt' = 1/(2·sqrt), abs' = sign, clip' = 1 inside the range.
 """
+import numbers
+
 from minicnn.backend import get_array_module
 from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor
 
@@ -84,6 +86,9 @@ def abs(x):  # noqa: A001  (PyTorch's name)
 def clip(x, min=None, max=None):  # noqa: A002  (PyTorch's argument names)
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+            raise TypeError(f"clip: {name} must be a number or None, got {type(bound).__name__} {bound!r}")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min ({min}) is greater than max ({max})")
     return Clip(min, max)(x)

@@ -125,6 +125,8 @@ class Cat(Function):
 def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"reshape: sizes must be ints (one of them may be -1), got {shape}")
     shape = tuple(int(s) for s in shape)
     unknown = [i for i, s in enumerate(shape) if s == -1]
     known = math.prod(s for s in shape if s != -1)
@@ -185,7 +187,10 @@ def _index_arrays(index):
 
 
 def getitem(x, index):
-    return GetItem(_index_arrays(index))(x)
+    try:
+        return GetItem(_index_arrays(index))(x)
+    except IndexError as error:  # NumPy's own check, raised in forward before anything is recorded
+        raise IndexError(f"getitem: {error} (tensor of shape {x.shape})") from None
 
 
 def setitem(x, index, value):
