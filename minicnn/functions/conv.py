@@ -46,7 +46,8 @@ class Conv2d(Function):
         g = self.groups
         out_size = self.out_size
         cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, self.dilation, out_size)
-        cols = cols.reshape(g, -1, n * out_size[0] * out_size[1])  # (G, K, M)
+        # Sizes spelled out, not -1: an empty batch (M = 0) leaves -1 undetermined.
+        cols = cols.reshape(g, c // g * kh * kw, n * out_size[0] * out_size[1])  # (G, K, M)
         y = kernels.matmul(weight.reshape(g, out_channels // g, -1), cols)  # (G, OC/G, M)
         y = y.reshape(out_channels, n, *out_size)  # (OC, N, OH, OW)
         if bias is not None:
@@ -68,7 +69,8 @@ class Conv2d(Function):
         g = self.groups
         out_channels, _, kh, kw = self.weight.shape
         n = gy.shape[0]
-        gy_grouped = gy.transpose(1, 0, 2, 3).reshape(g, out_channels // g, -1)  # (G, OC/G, M)
+        m = n * gy.shape[2] * gy.shape[3]  # 0 for an empty batch: dW = gy @ colsᵀ then sums nothing, zeros
+        gy_grouped = gy.transpose(1, 0, 2, 3).reshape(g, out_channels // g, m)  # (G, OC/G, M)
         grad_x = grad_weight = None
         if self.needs_input_grad[0]:
             weight_grouped = self.weight.reshape(g, out_channels // g, -1)

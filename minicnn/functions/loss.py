@@ -9,6 +9,8 @@ cross_entropy is one fused function rather than log_softmax followed by a
 pick: its gradient needs no division by a probability, so it stays exact for
 logits in the thousands.
 """
+import numpy as np
+
 from minicnn.device import device_of
 from minicnn.backend import get_array_module, kernels_for
 from minicnn.functions.shape import reshape
@@ -57,14 +59,17 @@ class CrossEntropy(Function):
             return losses
         if self.reduction == "sum":
             return xp.asarray(losses.sum())
-        # PyTorch's weighted mean: divide by the total weight of the counted targets.
+        # PyTorch's weighted mean: divide by the total weight of the counted targets.  With none
+        # (an empty batch, every target ignored) that is 0/0 = nan, as in PyTorch; no warning.
         self.total_weight = target_weights.sum()
-        return xp.asarray(losses.sum() / self.total_weight)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.asarray(losses.sum() / self.total_weight)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         if self.reduction == "mean":
-            gy = gy / self.total_weight
+            with np.errstate(divide="ignore", invalid="ignore"):  # total weight 0: see forward
+                gy = gy / self.total_weight
         grad_losses = xp.broadcast_to(gy, self.losses_shape)  # (N, *rest)
         return kernels_for(gy).cross_entropy_backward(
             grad_losses, self.log_probs, self.target, self.weight, self.ignore_index, self.label_smoothing)
@@ -80,10 +85,14 @@ class MSELoss(Function):
         squared = self.difference * self.difference
         if self.reduction == "none":
             return squared
-        return xp.asarray(squared.sum() if self.reduction == "sum" else squared.mean())
+        if self.reduction == "sum":
+            return xp.asarray(squared.sum())
+        with np.errstate(invalid="ignore"):  # the mean of no elements is 0/0 = nan, as in PyTorch
+            return xp.asarray(squared.sum() / squared.dtype.type(squared.size))
 
     def backward(self, gy):
-        scale = gy.dtype.type(2 / self.difference.size if self.reduction == "mean" else 2)
+        # An empty input has an empty gradient whatever the scale: max() only avoids dividing by 0.
+        scale = gy.dtype.type(2 / max(self.difference.size, 1) if self.reduction == "mean" else 2)
         grad_input = self.difference * (gy * scale)
         grad_target = -grad_input if self.needs_input_grad[1] else None
         return grad_input, grad_target

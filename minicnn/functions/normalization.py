@@ -10,7 +10,7 @@ local_response_norm (AlexNet), across channels:
 """
 import math
 
-from minicnn.backend import kernels_for
+from minicnn.backend import get_array_module, kernels_for
 from minicnn.tensor import Function, Tensor
 
 
@@ -30,7 +30,14 @@ class BatchNorm(Function):
         bias = params.pop(0) if self.has_bias else None
         length = math.prod(x.shape[2:])
         x_channels = x.reshape(x.shape[0], x.shape[1], length)  # (N, C, L), L = H·W (1 for BatchNorm1d)
-        if self.batch_statistics:
+        if self.batch_statistics and x.size == 0:
+            # An empty batch has no statistics (its mean is 0/0).  PyTorch then returns the empty
+            # output, leaves the running statistics alone and gives weight and bias zero gradients:
+            # constants in place of mean and invstd do all three, since nothing depends on the batch.
+            xp = get_array_module(x)
+            mean, invstd = xp.zeros((x.shape[1],), dtype=x.dtype), xp.ones((x.shape[1],), dtype=x.dtype)
+            self.batch_statistics = False  # backward: dx = ĝ·invstd, and batch_norm() updates nothing
+        elif self.batch_statistics:
             mean, self.batch_var, invstd = kernels.batch_norm_statistics(x_channels, self.eps)
             self.batch_mean = mean
         else:
@@ -86,7 +93,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     running statistics) the batch's own mean and biased variance normalise it,
     and ``running_mean``/``running_var`` (Tensors, updated in place) move by
     ``momentum`` toward the batch mean and unbiased variance; otherwise the
-    running statistics are used as they are.
+    running statistics are used as they are.  An empty batch (N = 0) gives an
+    empty output and moves nothing, as in PyTorch.
 
     >>> x = minicnn.randn(8, 3, 4, 4)
     >>> y = batch_norm(x, None, None, training=True)   # every channel: mean 0, variance 1
@@ -106,8 +114,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: running_mean and running_var must both be Tensors or both be None")
     batch_statistics = bool(training) or running_mean is None
-    values_per_channel = x.size // channels if channels else 0
-    if batch_statistics and values_per_channel <= 1:
+    values_per_channel = x.shape[0] * math.prod(x.shape[2:])  # N·L; 0 (an empty batch) is allowed
+    if batch_statistics and values_per_channel == 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape {x.shape}")
 
     function = BatchNorm(eps, None if running_mean is None else running_mean.data,
@@ -115,7 +123,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          batch_statistics, weight is not None, bias is not None)
     params = [p for p in (weight, bias) if p is not None]
     output = function(x, *params)
-    if training and running_mean is not None:
+    if function.batch_statistics and running_mean is not None:  # False after an empty batch
         kernels_for(x.data).batch_norm_update_running_stats(
             running_mean.data, running_var.data, function.batch_mean, function.batch_var,
             values_per_channel, momentum)

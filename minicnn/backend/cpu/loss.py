@@ -22,6 +22,8 @@ __all__ = [
 def softmax_forward(x, axis):
     """exp(x − max) / Σ exp(x − max) along ``axis``."""
     xp = get_array_module(x)
+    if x.size == 0:  # max() over an empty axis has no identity; an empty input has an empty softmax
+        return xp.empty_like(x)
     exps = xp.exp(x - x.max(axis=axis, keepdims=True))
     exps /= exps.sum(axis=axis, keepdims=True)
     return exps
@@ -35,6 +37,8 @@ def softmax_backward(gy, y, axis):
 def log_softmax_forward(x, axis):
     """(x − max) − log Σ exp(x − max) along ``axis``."""
     xp = get_array_module(x)
+    if x.size == 0:  # as in softmax_forward
+        return xp.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     shifted -= xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted

@@ -13,6 +13,7 @@
 CuPy is imported inside these functions only, so importing minicnn costs
 nothing on a machine without it.
 """
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -120,7 +121,14 @@ def _kernel(op, dtype_suffix, shapes):
 
 
 def launch(op, dtype_suffix, work, args, shapes):
-    """Run kernel ``<op>_<suffix>`` on ``args`` with launch.py's configuration for ``work`` sizes."""
+    """Run kernel ``<op>_<suffix>`` on ``args`` with launch.py's configuration for ``work`` sizes.
+
+    Work sizes count what the kernel writes (elements, rows, channels; M, N and batch for GEMM), so when
+    one is 0 (an empty batch) there is nothing to do, and no launch: a grid of 0 blocks is an
+    invalid CUDA launch, and the outputs, allocated by the caller, are empty already.
+    """
+    if math.prod(int(size) for size in work) == 0:
+        return
     kernel = _kernel(op, dtype_suffix, shapes)
     grid, block, shared_mem = launch_config(op, *work)
     try:

@@ -9,6 +9,7 @@ variance folded in is the unbiased one) and used instead of batch statistics
 in ``eval()`` mode.  ``momentum=None`` gives the plain cumulative average,
 momentum = 1 / (number of batches seen so far).
 """
+import math
 import numbers
 
 import numpy as np
@@ -76,8 +77,8 @@ class _BatchNorm(Module):
         check_input_dims(layer, x, self._input_dims, self._input_layout)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{layer}: input has {x.shape[1]} channels but num_features is {self.num_features}")
-        values_per_channel = x.size // x.shape[1]
-        if self.training and values_per_channel < 2:
+        values_per_channel = x.shape[0] * math.prod(x.shape[2:])  # PyTorch's test: an empty batch (0) passes
+        if self.training and values_per_channel == 1:
             raise ValueError(
                 f"{layer}: expected more than 1 value per channel when training, got input of shape {tuple(x.shape)}"
             )
