@@ -6,10 +6,9 @@ the leaves in reverse topological order, asking each function for the
 gradients of its inputs, and adds up every path's contribution.
 
 In-place updates (``p -= lr * p.grad``, ``x[0] = 1``) write into the tensor's
-own array, as PyTorch does.  Every array carries a version counter that each
-in-place write bumps; a function remembers the versions of the arrays it saved
-for backward, so a backward that would read an overwritten value stops with an
-error instead of returning a wrong gradient (PyTorch's rule, the same check).
+own array, as PyTorch does; ``minicnn/inplace.py`` holds them and the version
+counters with which backward refuses to read a value overwritten since an op
+saved it.
 
 This file knows only the array module: the differentiable operations
 (``+``, ``@``, ``sum``, ``reshape`` ...) live in ``minicnn.functions`` and are
@@ -22,6 +21,7 @@ import numpy as np
 
 from minicnn import device as _device
 from minicnn.backend import get_array_module
+from minicnn.inplace import Version, check_saved_versions, input_viewed_by, saved_versions
 
 DEFAULT_DTYPE = np.float32
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -98,15 +98,6 @@ def as_array(data, dtype=None, op="Tensor"):
     return array
 
 
-class _Version:
-    """How many in-place writes an array has had: shared by every tensor viewing that array."""
-
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = 0
-
-
 class Tensor:
     """An array with an optional gradient and a link to the function that made it.
 
@@ -129,9 +120,14 @@ class Tensor:
         self.grad = None
         self.creator = None
         self._retains_grad = False
-        self._version = _Version()
+        self._version_counter = Version()
         self._view_of = None     # the tensor whose array this one views (reshape, transpose, x[i])
         self._consumers = []     # weak references to the functions that took this non-leaf as an input
+
+    @property
+    def _version(self):
+        """How many in-place writes this tensor's array has had (PyTorch's ``tensor._version``)."""
+        return self._version_counter.value
 
     @property
     def data(self):
@@ -150,7 +146,7 @@ class Tensor:
                             f"got dtype {array.dtype}")
         self._data = array
         # A new array: what functions saved of the old one is untouched, so it starts its own count.
-        self._version, self._view_of = _Version(), None
+        self._version_counter, self._view_of = Version(), None
 
     # --- what it is ---------------------------------------------------------
     @property
@@ -206,7 +202,7 @@ class Tensor:
     def detach(self):
         """A tensor sharing this data (and its version counter) but cut from the graph."""
         detached = Tensor(self._data)
-        detached._version = self._version
+        detached._version_counter = self._version_counter
         return detached
 
     def requires_grad_(self, requires_grad=True):
@@ -292,7 +288,7 @@ class Tensor:
             if tensor.creator is None:
                 continue
             function = tensor.creator
-            _check_saved_versions(function)
+            check_saved_versions(function)
             input_grads = function.backward(grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -338,58 +334,6 @@ class Tensor:
         else:
             self.grad = Tensor(self.grad.data + grad)
 
-    # --- in-place updates ------------------------------------------------------
-    def _update_in_place(self, op, function, *operands, casting="same_kind"):
-        """Write ``function(self, *operands)`` into this tensor's own array: ``+=``, ``x[i] = v``, ``zero_()``.
-
-        Outside a graph (inside ``no_grad()``, or when nothing involved requires
-        grad) it is a plain write.  Inside one, the old value lives on as a new
-        node, ``previous``, which the old graph and every function that already
-        used this tensor now point to; this tensor becomes ``function``'s
-        output, so backward runs through the update and on into the old graph.
-        Checks come first: a refused update changes nothing.
-        """
-        recording = _grad_enabled and (self.requires_grad or any(o.requires_grad for o in operands))
-        self._check_in_place_allowed(op, recording)
-        previous = self
-        if recording:
-            # A copy: ``function`` may save its input for backward, and the write below would spoil it.
-            previous = Tensor(self._data.copy(), requires_grad=self.requires_grad)
-            previous.creator = self.creator
-        result = function(previous, *operands)
-        if result.shape != self.shape:
-            raise ValueError(f"{op}: the result has shape {result.shape} but the tensor updated in place has "
-                             f"shape {self.shape}; broadcasting cannot grow a tensor in place")
-        if not np.can_cast(result.dtype, self.dtype, casting=casting):
-            raise TypeError(f"{op}: the result has dtype {result.dtype}, which cannot be stored in place in a "
-                            f"tensor of dtype {self.dtype}; convert first, e.g. x = x.astype('float32')")
-        self._data[...] = result.data  # every view of this array sees the new values
-        self._version.value += 1
-        if recording:
-            for consumer in filter(None, (ref() for ref in self._consumers)):
-                consumer.inputs = tuple(previous if t is self else t for t in consumer.inputs)
-            previous._consumers, self._consumers = self._consumers, []
-            self.creator, self.requires_grad = result.creator, True
-        return self
-
-    def _check_in_place_allowed(self, op, recording):
-        root = self
-        while root._view_of is not None:
-            root = root._view_of
-        if _grad_enabled and root.is_leaf and root.requires_grad:
-            whose = "a leaf tensor that requires grad" if root is self else "a view of a leaf that requires grad"
-            raise RuntimeError(
-                f"{op}: {whose} (shape {root.shape}, e.g. a parameter) cannot be changed in place while "
-                f"autograd records, since backward needs its value; update it inside `with minicnn.no_grad():` "
-                f"as optimizers do, or assign its .data"
-            )
-        if recording and root is not self:
-            raise RuntimeError(
-                f"{op}: this tensor views another tensor's array (reshape, transpose, flatten or x[index] made "
-                f"it), and changing a view in place inside a graph would change that tensor behind the graph's "
-                f"back; write it out of place (y = y + z), or assign through the original: x[index] = new_value"
-            )
-
 
 class Function:
     """One differentiable operation: ``forward`` on arrays, ``backward`` on gradients.
@@ -407,11 +351,11 @@ class Function:
         output = self.forward(*(t.data for t in tensors))
         record = any(self.needs_input_grad) and output.dtype.type in _FLOAT_DTYPES
         result = Tensor(output, requires_grad=record)
-        viewed = _input_viewed_by(output, tensors)
+        viewed = input_viewed_by(output, tensors)
         if viewed is not None:  # reshape, transpose, x[i]: one array, so one version count
-            result._version, result._view_of = viewed._version, viewed
+            result._version_counter, result._view_of = viewed._version_counter, viewed
         if record:
-            self.saved_versions = _saved_versions(self, tensors, result)
+            self.saved_versions = saved_versions(self, tensors, result)
             self.inputs = tensors
             result.creator = self
             for t, needs_grad in zip(tensors, self.needs_input_grad):
@@ -424,51 +368,6 @@ class Function:
 
     def backward(self, grad_output):
         raise NotImplementedError
-
-
-def _storage(array):
-    """The array that owns ``array``'s memory (itself, or the base a view was cut from)."""
-    while _is_array(getattr(array, "base", None)):
-        array = array.base
-    return array
-
-
-def _input_viewed_by(output, tensors):
-    """The input whose array ``output`` is a view of, or None when ``output`` has memory of its own."""
-    owner = _storage(output)
-    for t in tensors:
-        if _storage(t.data) is owner:
-            return t
-    return None
-
-
-def _saved_versions(function, inputs, output):
-    """(version counter, its value now, what it is) for each input or output array ``function`` kept.
-
-    A function saves arrays as attributes in ``forward``; those that share
-    memory with an input or the output are what an in-place write could spoil.
-    """
-    owners = [(_storage(t.data), t, f"input {i} (shape {t.shape})") for i, t in enumerate(inputs)]
-    owners.append((_storage(output.data), output, f"output (shape {output.shape})"))
-    saved = []
-    for value in vars(function).values():
-        for array in value if isinstance(value, (tuple, list)) else (value,):
-            if not _is_array(array):
-                continue
-            storage = _storage(array)
-            saved.extend((t._version, t._version.value, what) for owner, t, what in owners if owner is storage)
-    return saved
-
-
-def _check_saved_versions(function):
-    name = type(function).__name__
-    for version, expected, what in function.saved_versions:
-        if version.value != expected:
-            raise RuntimeError(
-                f"backward: the {what} of {name} was changed by an in-place operation after {name} saved it "
-                f"for backward (version {expected}, now {version.value}), so its gradient would be wrong; "
-                f"compute a new tensor instead (y = y + z rather than y += z), or change a .clone()"
-            )
 
 
 def _check_one_device(op, tensors):

@@ -93,6 +93,18 @@ def test_data_assignment_refuses_strings_and_integers_for_a_tensor_that_requires
     np.testing.assert_array_equal(p.numpy(), [0.0, 0.0])
 
 
+def test_each_in_place_write_counts_one_version_shared_by_views_and_detached_tensors():
+    x = minicnn.zeros(2, 3)
+    view, detached = x.reshape(-1), x.detach()
+    assert x._version == 0
+    x += 1
+    view[0] = 5.0
+    detached.zero_()
+    assert x._version == view._version == detached._version == 3
+    x.data = np.ones((2, 3), dtype=np.float32)  # a new array starts its own count, as .data does in PyTorch
+    assert x._version == 0 and view._version == 3
+
+
 def test_in_place_methods_add_sub_mul_div_copy_fill_zero():
     x = minicnn.Tensor([1.0, 2.0])
     assert x.add_(minicnn.Tensor([1.0, 1.0]), alpha=-2) is x

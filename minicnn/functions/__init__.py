@@ -4,8 +4,22 @@
 operators are attached to ``Tensor`` here, once, when minicnn is imported.
 """
 from minicnn.functions import arithmetic, elementwise, reduction, shape
-from minicnn.functions.arithmetic import (Add, Div, Mul, Sub, add, broadcast_shapes, div, in_place, lift, matmul,
-                                          mul, neg, pow, sub)
+from minicnn.functions.arithmetic import (
+    Add,
+    Div,
+    Mul,
+    Sub,
+    add,
+    broadcast_shapes,
+    div,
+    in_place,
+    lift,
+    matmul,
+    mul,
+    neg,
+    pow,
+    sub,
+)
 from minicnn.functions.elementwise import abs, clip, exp, log, sqrt
 from minicnn.functions.reduction import max, mean, sum
 from minicnn.functions.shape import cat, clone, flatten, getitem, permute, reshape, setitem, transpose
@@ -48,7 +62,7 @@ def _attach():
     T.__getitem__ = getitem
     T.__setitem__ = setitem
 
-    # In place, as in PyTorch: the tensor's own array changes (see Tensor._update_in_place).
+    # In place, as in PyTorch: the tensor's own array changes (see minicnn/inplace.py).
     T.__iadd__ = in_place("in-place +=", Add)
     T.__isub__ = in_place("in-place -=", Sub)
     T.__imul__ = in_place("in-place *=", Mul)

@@ -6,8 +6,9 @@ so in the backward pass its gradient is the sum over those axes
 """
 import numpy as np
 
-from minicnn.device import is_gpu_array, move_array
 from minicnn.backend import get_array_module
+from minicnn.device import is_gpu_array, move_array
+from minicnn.inplace import update_in_place
 from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor, as_array
 
 
@@ -215,14 +216,14 @@ def in_place(op, function_class):
 
     ``y`` may be a tensor, an array or a number and must broadcast to x's shape;
     a float result cannot go into an integer tensor (a TypeError, not a
-    silent truncation).  ``Tensor._update_in_place`` keeps the graph right.
+    silent truncation).  ``inplace.update_in_place`` keeps the graph right.
     """
     def update(self, other):
         other = lift(other, self)
         if self.dtype.kind == "f" and other.dtype.kind in "biu":
             other = Tensor(other.data.astype(self.dtype))
         broadcast_shapes(op, self, other)
-        return self._update_in_place(op, function_class(), other)
+        return update_in_place(self, op, function_class(), other)
 
     return update
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from minicnn.backend import get_array_module
 from minicnn.functions.arithmetic import lift, sum_to
+from minicnn.inplace import update_in_place
 from minicnn.tensor import Function, Tensor
 
 
@@ -195,7 +196,7 @@ def getitem(x, index):
 
 def setitem(x, index, value):
     """``x[index] = value``, written into x's own array (values are cast to x's dtype, as in PyTorch)."""
-    x._update_in_place("setitem", SetItem(_index_arrays(index)), lift(value, x), casting="unsafe")
+    update_in_place(x, "setitem", SetItem(_index_arrays(index)), lift(value, x), casting="unsafe")
 
 
 def clone(x):

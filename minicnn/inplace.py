@@ -1,0 +1,134 @@
+"""In-place updates (``x += y``, ``x[i] = v``, ``p.zero_()``) and the version counters that keep them safe.
+
+An in-place update writes into the tensor's own array, as PyTorch does, so a
+manual SGD step ``with no_grad(): p -= lr * p.grad`` really changes the model.
+Two things could then go silently wrong, and both are refused instead:
+
+* a leaf that requires grad (a parameter) changed while autograd records:
+  backward would need the value it had;
+* an array an op saved for its backward (``Exp`` keeps its output, ``Mul``
+  its inputs) overwritten before backward runs.  Each array has a version
+  counter, shared by every tensor that views it, which every in-place write
+  bumps; a function notes the versions of what it saved, and backward checks
+  them (PyTorch's rule, with the same counter).
+
+Inside a graph an update is recorded like any op: the old value lives on as a
+new node, and the tensor becomes the update's output.  This file sits at the
+tensor floor: it knows tensors and arrays, not the ops (they arrive as a
+``Function`` instance, e.g. ``Add()``).
+"""
+import numpy as np
+
+
+class Version:
+    """How many in-place writes an array has had: shared by every tensor viewing that array."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def storage(array):
+    """The array that owns ``array``'s memory (itself, or the base a view was cut from)."""
+    while isinstance(getattr(array, "base", None), type(array)):
+        array = array.base
+    return array
+
+
+def input_viewed_by(output, tensors):
+    """The input whose array ``output`` is a view of (reshape, transpose, x[i]), or None."""
+    owner = storage(output)
+    for t in tensors:
+        if storage(t.data) is owner:
+            return t
+    return None
+
+
+def saved_versions(function, inputs, output):
+    """(version counter, its value now, what it is) for each input or output array ``function`` kept.
+
+    A function saves arrays as attributes in ``forward``; those that share
+    memory with an input or the output are what an in-place write could spoil.
+    """
+    owners = [(storage(t.data), t, f"input {i} (shape {t.shape})") for i, t in enumerate(inputs)]
+    owners.append((storage(output.data), output, f"output (shape {output.shape})"))
+    saved = []
+    for value in vars(function).values():
+        for array in value if isinstance(value, (tuple, list)) else (value,):
+            if not hasattr(array, "base") or not hasattr(array, "dtype"):
+                continue
+            memory = storage(array)
+            saved.extend((t._version_counter, t._version, what) for owner, t, what in owners if owner is memory)
+    return saved
+
+
+def check_saved_versions(function):
+    """Before ``function.backward``: stop if an array it saved was written to since."""
+    name = type(function).__name__
+    for version, expected, what in function.saved_versions:
+        if version.value != expected:
+            raise RuntimeError(
+                f"backward: the {what} of {name} was changed by an in-place operation after {name} saved it "
+                f"for backward (version {expected}, now {version.value}), so its gradient would be wrong; "
+                f"compute a new tensor instead (y = y + z rather than y += z), or change a .clone()"
+            )
+
+
+def update_in_place(tensor, op, function, *operands, casting="same_kind"):
+    """Write ``function(tensor, *operands)`` into ``tensor``'s own array and return ``tensor``.
+
+    Outside a graph (inside ``no_grad()``, or when nothing involved requires
+    grad) it is a plain write.  Inside one, the old value lives on as a new
+    node, ``previous``, which the old graph and every function that already
+    used ``tensor`` now point to; ``tensor`` becomes ``function``'s output, so
+    backward runs through the update and on into the old graph.  Checks come
+    first: a refused update changes nothing.
+
+    >>> update_in_place(x, "in-place +=", Add(), y)     # what x += y does
+    """
+    from minicnn.tensor import Tensor, is_grad_enabled
+
+    recording = is_grad_enabled() and (tensor.requires_grad or any(o.requires_grad for o in operands))
+    _check_allowed(tensor, op, recording)
+    previous = tensor
+    if recording:
+        # A copy: ``function`` may save its input for backward, and the write below would spoil it.
+        previous = Tensor(tensor.data.copy(), requires_grad=tensor.requires_grad)
+        previous.creator = tensor.creator
+    result = function(previous, *operands)
+    if result.shape != tensor.shape:
+        raise ValueError(f"{op}: the result has shape {result.shape} but the tensor updated in place has "
+                         f"shape {tensor.shape}; broadcasting cannot grow a tensor in place")
+    if not np.can_cast(result.dtype, tensor.dtype, casting=casting):
+        raise TypeError(f"{op}: the result has dtype {result.dtype}, which cannot be stored in place in a "
+                        f"tensor of dtype {tensor.dtype}; convert first, e.g. x = x.astype('float32')")
+    tensor.data[...] = result.data  # every view of this array sees the new values
+    tensor._version_counter.value += 1
+    if recording:
+        for consumer in filter(None, (ref() for ref in tensor._consumers)):
+            consumer.inputs = tuple(previous if t is tensor else t for t in consumer.inputs)
+        previous._consumers, tensor._consumers = tensor._consumers, []
+        tensor.creator, tensor.requires_grad = result.creator, True
+    return tensor
+
+
+def _check_allowed(tensor, op, recording):
+    from minicnn.tensor import is_grad_enabled
+
+    root = tensor
+    while root._view_of is not None:
+        root = root._view_of
+    if is_grad_enabled() and root.is_leaf and root.requires_grad:
+        whose = "a leaf tensor that requires grad" if root is tensor else "a view of a leaf that requires grad"
+        raise RuntimeError(
+            f"{op}: {whose} (shape {root.shape}, e.g. a parameter) cannot be changed in place while "
+            f"autograd records, since backward needs its value; update it inside `with minicnn.no_grad():` "
+            f"as optimizers do, or assign its .data"
+        )
+    if recording and root is not tensor:
+        raise RuntimeError(
+            f"{op}: this tensor views another tensor's array (reshape, transpose, flatten or x[index] made "
+            f"it), and changing a view in place inside a graph would change that tensor behind the graph's "
+            f"back; write it out of place (y = y + z), or assign through the original: x[index] = new_value"
+        )
