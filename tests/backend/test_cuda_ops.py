@@ -68,6 +68,15 @@ def rand(*shape, seed=0, low=-1.0, high=1.0):
 
 DTYPES = [np.float32, np.float64]
 
+
+def in_place_block(x, w):
+    """ResNet's `out += identity` and friends: in-place updates recorded in the graph."""
+    out = F.conv2d(x, w, padding=1)
+    out += x
+    out[:, 0] = out[:, 0] + 2 * x[:, 0]
+    out *= 0.5
+    return F.relu(out)
+
 OPS = {
     "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [(2, 3, 7, 6), (4, 3, 3, 3), (4,)]),
     "conv2d_dilated_groups": (lambda x, w: F.conv2d(x, w, None, padding=2, dilation=2, groups=2),
@@ -90,6 +99,7 @@ OPS = {
     "log_softmax": (lambda x: F.log_softmax(x, dim=1), [(4, 6)]),
     "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [(4, 3, 5, 5), (3,), (3,)]),
     "local_response_norm": (lambda x: F.local_response_norm(x, 3), [(2, 5, 4, 4)]),
+    "in_place_block": (in_place_block, [(2, 3, 5, 5), (3, 3, 3, 3)]),
 }
 
 
@@ -136,6 +146,27 @@ def small_model():
         nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
     )
+
+
+def test_a_manual_in_place_sgd_step_updates_the_model_on_the_device(device):
+    x, target = rand(6, 1, 8, 8), np.array([0, 1, 2, 0, 1, 2])
+    states = []
+    for where in ("cpu", device):
+        minicnn.manual_seed(0)
+        model = small_model().to(where)
+        loss = F.cross_entropy(model(minicnn.Tensor(x.astype(np.float32)).to(where)), minicnn.tensor(target).to(where))
+        loss.backward()
+        with minicnn.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+        assert all(p.device == where for p in model.parameters())
+        states.append(model.state_dict())
+    for key in states[0]:
+        np.testing.assert_allclose(states[1][key], states[0][key], rtol=1e-4, atol=1e-5, err_msg=key)
+    y = minicnn.Tensor(x.astype(np.float32), requires_grad=True).to(device).exp()
+    y += 1
+    with pytest.raises(RuntimeError, match="output .* of Exp was changed by an in-place operation"):
+        y.sum().backward()
 
 
 def test_a_model_trains_the_same_on_the_device(device):
