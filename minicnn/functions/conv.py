@@ -121,6 +121,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
         if bias.shape != (out_channels,):
             raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
+    for name, t in (("input", x), ("weight", weight)):
+        if t.dtype.kind != "f":
+            raise TypeError(f"{op}: expected a floating-point {name}, got dtype {t.dtype}; "
+                            f"convert images with x.astype('float32') (or transforms.ToTensor)")
     if x.dtype != weight.dtype:
         raise TypeError(f"{op}: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
     out_size = tuple(
