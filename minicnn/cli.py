@@ -3,14 +3,47 @@
 ``minicnn train`` with no options is the quick start's main job: a batch-normalised
 VGG-11 at a quarter of its width learns the 4,000 training images of ``mnist5k``
 and is tested on the 1,000 held out, on a laptop CPU, offline.
+
+A user's mistake or the machine's limits never end in a traceback: each expected
+failure is one line on stderr, what went wrong and what to do, with an exit status
+of its own so that scripts can tell them apart (``FAILURES`` below maps exception
+kinds to statuses).  ``--debug``, before or after the command, prints the traceback
+too.  Anything else is a bug in minicnn, and its line says so.
+
+Exit status:
+  0    done; also a --resume whose checkpoint already holds --epochs epochs (nothing to do)
+  1    gradcheck: an op's backward disagrees with finite differences
+  2    a bad argument: an option's value, an unknown name, a missing file (as argparse)
+  3    a path of the wrong kind: a file where a folder belongs, or the reverse
+  4    permission denied (or a read-only file system)
+  5    no space left on the device (or the disk quota is used up)
+  6    out of memory (summary refuses an input too large before trying it)
+  7    a download failed: no network, a timeout, a wrong checksum
+  8    a checkpoint that is not minicnn's or does not fit the model
+  9    training diverged: the loss became NaN or Inf, or ran away
+  10   an optional package is missing (pip install 'minicnn[data]')
+  11   another error from the operating system (input/output)
+  70   a bug in minicnn: rerun with --debug and report the traceback
+  130  interrupted (Ctrl-C)
+  141  the reader of the output went away (minicnn summary vgg16 | head)
 """
 import argparse
+import contextlib
+import dataclasses
+import errno
 import json
+import math
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
+import urllib.error
 
 import numpy as np
+
+from minicnn.data.download import ChecksumError
 
 # The main job's defaults, in one place: they are what the README promises.
 DEFAULTS = dict(model="vgg11_bn", dataset="mnist5k", epochs=8, batch_size=64, optimizer="sgd", lr=0.01,
@@ -19,6 +52,113 @@ DEFAULTS = dict(model="vgg11_bn", dataset="mnist5k", epochs=8, batch_size=64, op
 
 class CommandError(Exception):
     """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+class PathKindError(Exception):
+    """A file given where a folder belongs, or a folder where a file belongs: exit status 3."""
+
+
+class CheckpointError(Exception):
+    """A file that is not a minicnn checkpoint, or one that does not fit the model: exit status 8."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """One kind of expected failure: the exceptions it covers, its exit status and its line on stderr.
+
+    ``label`` starts the line when the exception's own words may not name the problem (a bare
+    MemoryError says nothing); ``hint`` ends it with what to do ({command} becomes "minicnn train").
+    """
+    kinds: tuple
+    status: int
+    label: str = ""
+    hint: str = ""
+    errnos: tuple = ()        # an OSError with one of these errno values is covered too
+    name_the_type: bool = False
+
+    def covers(self, error):
+        return isinstance(error, self.kinds) or (isinstance(error, OSError) and error.errno in self.errnos)
+
+    def line(self, command, error):
+        text = _one_line(error)
+        if self.name_the_type:
+            text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        what = f"{self.label}: {text}" if self.label and text else self.label or text
+        return f"{command}: error: {what}" + (f"; {self.hint.format(command=command)}" if self.hint else "")
+
+
+# The first that covers the exception wins: narrow kinds before the broad ones (ChecksumError is a
+# ValueError, PermissionError an OSError, and Exception covers whatever nobody expected).
+FAILURES = (
+    Failure((FloatingPointError,), 9, "training diverged",
+            "try a smaller --lr; the last good epoch, if one finished, is in --output's last.npz"),
+    Failure((MemoryError,), 6, "out of memory",
+            "try a smaller --input (summary) or --batch-size/--width (train)"),
+    Failure((), 5, hint="free some space, or pass an --output on another disk",
+            errnos=(errno.ENOSPC, errno.EDQUOT)),
+    Failure((PermissionError,), 4, hint="pass an --output folder you can write to, or change the permissions",
+            errnos=(errno.EACCES, errno.EPERM, errno.EROFS)),
+    Failure((PathKindError, IsADirectoryError, NotADirectoryError, FileExistsError), 3,
+            hint="--output and --data-root are folders, --resume and evaluate's CHECKPOINT .npz files"),
+    Failure((ConnectionError, TimeoutError, urllib.error.URLError, ChecksumError), 7, "download failed",
+            "check the network and run again (a partial download resumes), or put the files in --data-root"),
+    Failure((CheckpointError,), 8, "incompatible checkpoint",
+            "it must come from minicnn train with the same --model, --width and --dataset"),
+    Failure((ImportError,), 10, "missing package",
+            "install the package it names; pip install 'minicnn[data]' adds the dataset ones"),
+    Failure((CommandError, FileNotFoundError, ValueError), 2, hint="see {command} --help"),
+    Failure((OSError,), 11, hint="check the disk and the path"),
+    Failure((Exception,), 70, "internal error (a bug in minicnn)",
+            "rerun with --debug for the traceback and please report it", name_the_type=True),
+)
+INTERRUPTED, READER_GONE = 130, 141
+_LONGEST_MESSAGE = 700  # a state_dict mismatch can name every key: enough to see the problem, --debug for all
+
+
+def _one_line(error):
+    """The exception's own words on one line, cut at _LONGEST_MESSAGE characters; an OSError as
+    "reason: 'path'", without "[Errno 28]"."""
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        text = str(error.reason)  # not "<urlopen error ...>"
+    elif isinstance(error, OSError) and error.errno is not None:
+        text = error.strerror or os.strerror(error.errno)
+        if error.filename is not None:
+            text += f": {error.filename!r}"
+        if error.filename2 is not None:
+            text += f" -> {error.filename2!r}"
+    else:
+        text = str(error)
+    text = " ".join(text.split())
+    if len(text) > _LONGEST_MESSAGE:
+        return text[:_LONGEST_MESSAGE] + " ... (--debug shows it all)"
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text  # a hint may follow
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line: the usage itself is one --help away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _number(kind, what, accept):
+    """An argparse type: ``kind(text)``, finite and accepted, else "expected {what}" (so --lr nan is refused)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _number(int, "a positive int", lambda value: value > 0)
+_non_negative_int = _number(int, "an int >= 0", lambda value: value >= 0)
+_positive_float = _number(float, "a positive finite number", lambda value: value > 0)
+_non_negative_float = _number(float, "a finite number >= 0", lambda value: value >= 0)
 
 
 def _input_size(text):
@@ -31,80 +171,137 @@ def _input_size(text):
     return sizes
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-
-    return parse
-
-
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minicnn", description="minicnn: train, inspect and check CNNs.")
+    # --debug on the main parser and on each command, so it goes before or after the command; SUPPRESS
+    # keeps a command's unset flag from overwriting one given before it.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an error, print the full traceback too")
+    parser = _Parser(prog="minicnn", description="minicnn: train, inspect and check CNNs.", parents=[debug],
+                     epilog="Exit status:" + (__doc__ or "").partition("Exit status:")[2],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model on a dataset (defaults: the quick-start job)",
-                                description="Train a model; writes a checkpoint, curves and a confusion matrix.")
+                                description="Train a model; writes a checkpoint, curves and a confusion matrix.",
+                                parents=[debug])
     train.add_argument("--model", default=DEFAULTS["model"], help="a name from `minicnn summary --list`")
     train.add_argument("--dataset", default=DEFAULTS["dataset"],
                        choices=["mnist5k", "digits", "shapes", "mnist", "fashion_mnist", "cifar10"])
     train.add_argument("--data-root", default=None, help="folder holding MNIST/CIFAR files")
     train.add_argument("--download", action="store_true", help="fetch MNIST/CIFAR files if missing")
-    train.add_argument("--epochs", type=_positive(int), default=DEFAULTS["epochs"])
-    train.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"])
+    train.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"],
+                       help="the total to reach, counting the epochs a --resume checkpoint already holds")
+    train.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"])
     train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"], default=DEFAULTS["optimizer"])
-    train.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"])
-    train.add_argument("--momentum", type=float, default=DEFAULTS["momentum"], help="SGD/RMSprop momentum")
-    train.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+    train.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"])
+    train.add_argument("--momentum", type=_non_negative_float, default=DEFAULTS["momentum"],
+                       help="SGD/RMSprop momentum")
+    train.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS["weight_decay"])
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                        help="random crops (and flips for non-digit data)")
-    train.add_argument("--width", type=_positive(float), default=DEFAULTS["width"],
+    train.add_argument("--width", type=_positive_float, default=DEFAULTS["width"],
                        help="width multiplier for CPU-sized variants (VGG, MobileNet)")
     train.add_argument("--device", default="cpu")
-    train.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"])
     train.add_argument("--output", default=DEFAULTS["output"], help="folder for checkpoint and plots")
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from a checkpoint")
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split")
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split",
+                                   parents=[debug])
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
     evaluate.add_argument("--data-root", default=None)
-    evaluate.add_argument("--batch-size", type=_positive(int), default=256)
+    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
     evaluate.add_argument("--device", default="cpu")
 
-    summary = commands.add_parser("summary", help="layer table: shapes, parameters, MACs, receptive field")
+    summary = commands.add_parser("summary", help="layer table: shapes, parameters, MACs, receptive field",
+                                  parents=[debug])
     summary.add_argument("model", nargs="?", help="model name (see --list)")
     summary.add_argument("--input", type=_input_size, default=(3, 224, 224), metavar="CxHxW")
-    summary.add_argument("--num-classes", type=_positive(int), default=1000)
+    summary.add_argument("--num-classes", type=_positive_int, default=1000)
     summary.add_argument("--list", action="store_true", help="list the model names and exit")
 
-    gradcheck = commands.add_parser("gradcheck", help="check every op's backward against finite differences")
+    gradcheck = commands.add_parser("gradcheck", help="check every op's backward against finite differences",
+                                    parents=[debug])
     gradcheck.add_argument("--ops", default=None, help="comma-separated subset of the op names")
     gradcheck.add_argument("--device", default="cpu", help="cpu or cuda: where the ops run (float64 on both)")
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command line and return its exit status (see the table above); never raises.
+
+    ``argv=None`` means this process's own command line (``minicnn ...``): the process is about to end,
+    so Ctrl-C stays ignored after it returns.  Given a list, the caller gets Ctrl-C back as it was.
+    """
+    command, debug = "minicnn", False
+    with _one_interrupt(process_ends_after=argv is None):
+        try:
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exit_:  # --help, or a usage error argparse has printed
+                return exit_.code or 0
+            command, debug = f"minicnn {args.command}", getattr(args, "debug", False)
+            try:
+                # NumPy's overflow warnings come before a diverging loss, which fit then reports plainly.
+                with contextlib.nullcontext() if debug else np.errstate(all="ignore"):
+                    return COMMANDS[args.command](args)
+            except BrokenPipeError:
+                _silence_stdout()
+                return READER_GONE
+            except Exception as error:  # noqa: BLE001  (every error becomes one line: FAILURES says which)
+                failure = next(failure for failure in FAILURES if failure.covers(error))
+                if debug:
+                    traceback.print_exc()
+                _say(failure.line(command, error))
+                return failure.status
+        except KeyboardInterrupt:
+            if debug:
+                traceback.print_exc()
+            _say(f"{command}: interrupted")
+            return INTERRUPTED
+
+
+@contextlib.contextmanager
+def _one_interrupt(process_ends_after):
+    """Ctrl-C raises KeyboardInterrupt once; later presses are ignored until the command has ended, so the
+    cleanup it unwinds through and the word "interrupted" cannot be cut short by a second traceback.
+    When the process ends next, a press during the interpreter's exit is ignored too.
+
+    Only where Ctrl-C still has Python's default meaning (not in a thread, not where it is ignored).
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def first_press(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first_press)
     try:
-        return {"train": _train, "evaluate": _evaluate, "summary": _summary, "gradcheck": _gradcheck}[
-            args.command](args)
-    except (CommandError, ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as error:
-        print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"minicnn {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`minicnn summary vgg16 | head`): stop quietly, as Unix tools do.
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if process_ends_after else signal.default_int_handler)
+
+
+def _silence_stdout():
+    """After the reader went away (`minicnn summary vgg16 | head`): point stdout at /dev/null so that the
+    final flush cannot raise again, and stop quietly, as Unix tools do."""
+    try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except (OSError, ValueError):  # stdout is not a file (captured, replaced): nothing to flush into a pipe
+        pass
+
+
+def _say(line):
+    """``line`` on stderr; if stderr itself is gone there is nobody left to tell."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 # --- summary -------------------------------------------------------------------
@@ -197,12 +394,43 @@ def _device(args):
 
     device = normalize_device("--device", args.device)
     if device == "cuda":
-        cuda.require("--device cuda")
+        try:
+            cuda.require("--device cuda")
+        except RuntimeError as error:  # no GPU here: the user's choice to change, not a bug
+            raise CommandError(str(error)) from None
     return device
+
+
+def _expect_folder(option, path):
+    """PathKindError now, rather than after minutes of training, when ``path`` is an existing file."""
+    if path is not None and os.path.exists(path) and not os.path.isdir(path):
+        raise PathKindError(f"{option} {path} is a file, not a folder")
+
+
+def _expect_file(option, path):
+    """PathKindError when ``path`` is a folder, naming the checkpoint inside it if there is one."""
+    if os.path.isdir(path):
+        inside = os.path.join(path, "last.npz")
+        example = f" such as {inside}" if os.path.isfile(inside) else ""
+        raise PathKindError(f"{option} {path} is a folder, not a checkpoint file{example}")
+
+
+def _from_checkpoint(function, path, *args, **kwargs):
+    """``function(path, ...)`` from minicnn.checkpoint; a file that is not a checkpoint for this model
+    (not an .npz, another format, other keys or shapes) becomes a CheckpointError."""
+    try:
+        return function(path, *args, **kwargs)
+    except (ValueError, KeyError) as error:
+        message = str(error) if isinstance(error, ValueError) else f"{path} lacks {error}"
+        raise CheckpointError(message) from error
 
 
 def _train(args):
     device = _device(args)
+    _expect_folder("--output", args.output)
+    _expect_folder("--data-root", args.data_root)
+    if args.resume:
+        _expect_file("--resume", args.resume)
     import minicnn
     from minicnn import optim, viz
     from minicnn.checkpoint import load_checkpoint
@@ -223,8 +451,14 @@ def _train(args):
 
     start_epoch, history = 0, None
     if args.resume:
-        state = load_checkpoint(args.resume, model, optimizer, scheduler, loader=train_loader)
+        state = _from_checkpoint(load_checkpoint, args.resume, model, optimizer, scheduler,
+                                 loader=train_loader)
         start_epoch, history = state["epoch"], state["history"]
+        if start_epoch >= args.epochs:  # a finished run asked again: nothing to do, which is not a failure
+            epochs = f"{start_epoch} epoch" + ("" if start_epoch == 1 else "s")
+            print(f"minicnn train: {args.resume} already trained {epochs}; pass --epochs N with "
+                  f"N > {start_epoch} to continue")
+            return 0
         print(f"resuming {args.resume} after epoch {start_epoch}")
     os.makedirs(args.output, exist_ok=True)
     config = dict(model=args.model, dataset=args.dataset, width=args.width, in_channels=int(in_channels),
@@ -257,15 +491,20 @@ def _evaluate(args):
     from minicnn.data import DataLoader, load_dataset
     from minicnn.train import evaluate
 
-    config = read_checkpoint_extra(args.checkpoint)
-    if not config or "model" not in config:
-        raise CommandError(f"{args.checkpoint} does not say which model it holds (not written by minicnn train?)")
+    _expect_file("checkpoint", args.checkpoint)
+    _expect_folder("--data-root", args.data_root)
+    config = _from_checkpoint(read_checkpoint_extra, args.checkpoint)
+    missing = [key for key in ("model", "dataset", "num_classes", "in_channels", "width")
+               if key not in (config or {})]
+    if missing:
+        raise CheckpointError(f"{args.checkpoint} does not say its {', '.join(missing)} "
+                              f"(not written by minicnn train?)")
     dataset = args.dataset or config["dataset"]
     _, test_transform = _transforms(dataset, augment=False)
     test_set = load_dataset(dataset, split="test", transform=test_transform, root=args.data_root)
     model = _build_model(config["model"], config["num_classes"], config["in_channels"], config["width"])
     minicnn.manual_seed(0)
-    load_checkpoint(args.checkpoint, model)
+    _from_checkpoint(load_checkpoint, args.checkpoint, model)
     result = evaluate(model.to(device), DataLoader(test_set, batch_size=args.batch_size))
     print(f"{config['model']} on {dataset} test ({len(test_set)} images): accuracy {result['accuracy']:.2%}, "
           f"loss {result['loss']:.4f}")
@@ -273,3 +512,6 @@ def _evaluate(args):
     print("confusion matrix (rows: true class, columns: predicted):")
     print(np.array2string(confusion, max_line_width=200))
     return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "summary": _summary, "gradcheck": _gradcheck}
