@@ -19,6 +19,8 @@ class Adam(Optimizer):
     >>> optimizer = Adam(model.parameters(), lr=1e-3)
     """
 
+    _state_names = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
                  *, maximize=False, decoupled_weight_decay=False):
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,

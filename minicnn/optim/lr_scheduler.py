@@ -22,6 +22,9 @@ class LRScheduler:
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}")
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
+            raise ValueError(f"{type(self).__name__}: last_epoch must be an int >= -1 (-1 for a fresh run), "
+                             f"got {last_epoch!r}")
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -77,11 +80,70 @@ class LRScheduler:
     def state_dict(self):
         """Everything but the optimizer: JSON-serialisable scalars and lists."""
         return {key: (list(value) if isinstance(value, (list, tuple)) else value)
-                for key, value in self.__dict__.items() if key != "optimizer"}
+                for key, value in self._own_state().items()}
+
+    def _own_state(self):
+        """The scheduler's own attributes: not the optimizer, nor the schedulers a scheduler drives."""
+        return {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update({key: (list(value) if isinstance(value, (list, tuple)) else value)
-                              for key, value in state_dict.items()})
+        """Restore a ``state_dict()``; one of another scheduler type, or a malformed one, changes nothing."""
+        self.__dict__.update(self._checked_state(state_dict))
+
+    def _checked_state(self, state_dict):
+        """``state_dict`` ready to apply, after checking it has this scheduler's keys and kinds of value."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict: expected a dict from state_dict(), got "
+                            f"{type(state_dict).__name__}")
+        own = self._own_state()
+        missing, unexpected = sorted(set(own) - set(state_dict)), sorted(set(state_dict) - set(own))
+        if missing or unexpected:
+            lacks, has = ", ".join(missing) or "nothing", ", ".join(unexpected) or "nothing"
+            raise ValueError(f"{name}.load_state_dict: the saved state lacks {lacks} and has {has} that "
+                             f"{name} does not keep: it was saved by another scheduler type")
+        for key, value in state_dict.items():
+            expected = _expected_kind(key, own[key], value)
+            if expected is not None:
+                raise ValueError(f"{name}.load_state_dict: '{key}' is {value!r}, expected {expected}")
+        return {key: (list(value) if isinstance(value, (list, tuple)) else value)
+                for key, value in state_dict.items()}
+
+
+# Values that count epochs or steps (ints), and lists with one entry per param group.
+_COUNTERS = {"last_epoch", "_step_count", "step_size", "T_max", "total_iters", "milestones", "_milestones"}
+_PER_GROUP = {"base_lrs", "_last_lr"}
+
+
+def _expected_kind(key, own, saved):
+    """What a saved value should be, judged by the scheduler's own value for ``key``; None if it fits."""
+    if isinstance(own, bool):
+        return None if isinstance(saved, bool) else "True or False"
+    if isinstance(own, (list, tuple)):
+        if not isinstance(saved, (list, tuple)):
+            return "a list"
+        if key in _PER_GROUP and len(saved) != len(own):
+            return f"a list of {len(own)} (one per param group)"
+        item = 0 if key in _COUNTERS else 0.0
+        if any(_expected_kind(key, item, value) is not None for value in saved):
+            return f"a list whose items are each {_expected_kind(key, item, None)}"
+        return None
+    if isinstance(own, numbers.Real):
+        if key in _COUNTERS:
+            return None if isinstance(saved, numbers.Integral) and not isinstance(saved, bool) else "an int"
+        fits = isinstance(saved, numbers.Real) and not isinstance(saved, bool) and math.isfinite(saved)
+        return None if fits else "a finite number"
+    return None
+
+
+def _check_factor(scheduler, value, name):
+    """gamma, eta_min: a finite number >= 0 (PyTorch takes any, and a negative one makes the lr negative)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{type(scheduler).__name__}: {name} must be a number, got {type(value).__name__} "
+                        f"{value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{type(scheduler).__name__}: invalid {name} {value} "
+                         f"(expected a finite number >= 0)")
 
 
 def _check_positive_int(scheduler, value, name):
@@ -96,6 +158,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         _check_positive_int(self, step_size, "step_size")
+        _check_factor(self, gamma, "gamma")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -116,6 +179,10 @@ class MultiStepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        if not hasattr(milestones, "__iter__"):
+            raise TypeError(f"MultiStepLR: milestones must be a list of epochs (ints), got "
+                            f"{type(milestones).__name__}")
+        _check_factor(self, gamma, "gamma")
         milestones = list(milestones)
         for milestone in milestones:
             if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
@@ -151,6 +218,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         _check_positive_int(self, T_max, "T_max")
+        _check_factor(self, eta_min, "eta_min")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
@@ -182,6 +250,8 @@ class LinearLR(LRScheduler):
     """
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        _check_factor(self, start_factor, "start_factor")
+        _check_factor(self, end_factor, "end_factor")
         if not 0 < start_factor <= 1:
             raise ValueError(f"LinearLR: invalid start_factor {start_factor} (expected in (0, 1])")
         if not 0 <= end_factor <= 1:
@@ -223,16 +293,23 @@ class _SchedulerOfSchedulers(LRScheduler):
     """Saves and loads the schedulers it drives along with its own counters."""
 
     def state_dict(self):
-        state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("optimizer", "_schedulers")}
+        state = super().state_dict()
         state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return state
 
     def load_state_dict(self, state_dict):
-        state = dict(state_dict)
-        for scheduler, saved in zip(self._schedulers, state.pop("_schedulers")):
-            scheduler.load_state_dict(saved)
-        self.__dict__.update(state)
+        """Check the saved state of every scheduler driven before any of them changes, then load them all."""
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("_schedulers"), list) or \
+                len(state_dict["_schedulers"]) != len(self._schedulers):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected the state of "
+                             f"{len(self._schedulers)} schedulers under '_schedulers'")
+        saved_schedulers = state_dict["_schedulers"]
+        own = self._checked_state({key: value for key, value in state_dict.items() if key != "_schedulers"})
+        inner = [scheduler._checked_state(saved)
+                 for scheduler, saved in zip(self._schedulers, saved_schedulers)]
+        for scheduler, state in zip(self._schedulers, inner):
+            scheduler.__dict__.update(state)
+        self.__dict__.update(own)
 
 
 class SequentialLR(_SchedulerOfSchedulers):

@@ -33,6 +33,7 @@ does, so the state is independent of the Tensor objects.  Tuples become lists;
 ``load_state_dict`` accepts string keys ("0") and 0-d arrays for ``step`` too,
 which is what a round trip through JSON / ``.npz`` gives back.
 """
+import math
 import numbers
 
 import numpy as np
@@ -43,6 +44,8 @@ from minicnn.tensor import Tensor, enable_grad
 
 # Scalars (not arrays) that an update rule keeps in a parameter's state.
 _SCALAR_STATE_KEYS = ("step",)
+# Hyper-parameters that switch a variant of the rule on or off.
+_SWITCHES = ("nesterov", "amsgrad", "centered", "maximize", "decoupled_weight_decay")
 
 
 def _to_numpy(array):
@@ -78,6 +81,10 @@ class Optimizer:
     for per-group hyper-parameters (PyTorch's param groups).
     """
 
+    # Names of the per-parameter state the update rule keeps (None: any); a loaded state with others
+    # comes from another optimizer type.
+    _state_names = None
+
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
         self.param_groups = []
@@ -87,11 +94,18 @@ class Optimizer:
                 f"{self._name}: params should be an iterable of Tensors or dicts, but got a single Tensor; "
                 f"wrap it in a list"
             )
+        if _is_module(params):
+            raise TypeError(f"{self._name}: params should be an iterable of Tensors, but got the model "
+                            f"({type(params).__name__}) itself; pass model.parameters()")
         if isinstance(params, (set, frozenset)):
             raise TypeError(self._unordered_message())
+        if not hasattr(params, "__iter__"):
+            raise TypeError(f"{self._name}: params should be an iterable of Tensors or dicts (e.g. "
+                            f"model.parameters()), but got {type(params).__name__}")
+        used_up = iter(params) is params  # a generator: a second pass over it yields nothing
         param_groups = list(params)
         if len(param_groups) == 0:
-            raise ValueError(f"{self._name}: got an empty parameter list")
+            raise ValueError(self._empty_message(used_up))
         if not isinstance(param_groups[0], dict):
             param_groups = [{"params": param_groups}]
         for param_group in param_groups:
@@ -100,6 +114,14 @@ class Optimizer:
     @property
     def _name(self):
         return type(self).__name__
+
+    def _empty_message(self, used_up):
+        if used_up:
+            return (f"{self._name}: got an empty parameter list: the iterator passed was already used up "
+                    f"(model.parameters() is a generator, read once, e.g. by an earlier optimizer or "
+                    f"list()); call model.parameters() again")
+        return (f"{self._name}: got an empty parameter list; pass model.parameters() of a model with "
+                f"parameters")
 
     def _unordered_message(self):
         return (f"{self._name}: parameters must be in an ordered collection (a list), not a set: "
@@ -130,13 +152,22 @@ class Optimizer:
             params = [params]
         elif isinstance(params, (set, frozenset)):
             raise TypeError(self._unordered_message())
+        elif _is_module(params):
+            raise TypeError(f"{self._name}: a param group's 'params' is the model ({type(params).__name__}) "
+                            f"itself; pass model.parameters()")
+        elif not hasattr(params, "__iter__"):
+            raise TypeError(f"{self._name}: a param group's 'params' must be an iterable of Tensors, got "
+                            f"{type(params).__name__}")
+        used_up = iter(params) is params
         params = list(params)
         if len(params) == 0:
-            raise ValueError(f"{self._name}: got an empty parameter list")
-        for param in params:
+            raise ValueError(self._empty_message(used_up))
+        for index, param in enumerate(params):
             if not isinstance(param, Tensor):
+                what = "a module: pass its .parameters()" if _is_module(param) else \
+                    "not a Tensor: pass model.parameters() or a list of Parameters"
                 raise TypeError(f"{self._name}: can only optimize Tensors, but one of the params is "
-                                f"{type(param).__name__}")
+                                f"{type(param).__name__} (item {index}, {what})")
             if not param.is_leaf:
                 raise ValueError(f"{self._name}: can't optimize a non-leaf Tensor (one made by an "
                                  f"operation); optimize the leaf it was computed from")
@@ -152,6 +183,7 @@ class Optimizer:
         group = {key: value for key, value in param_group.items() if key != "params"}
         for key, default in self.defaults.items():
             group.setdefault(key, default)
+        self._check_flags(group)
         self._check_group(group)
         group["params"] = params
         self.param_groups.append(group)
@@ -162,7 +194,10 @@ class Optimizer:
     # Small checks shared by the subclasses' ``_check_group``.
     def _check_number(self, value, description):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{self._name}: {description} must be a real number, got {type(value).__name__}")
+            raise TypeError(f"{self._name}: {description} must be a real number, got {type(value).__name__} "
+                            f"{value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{self._name}: invalid {description} {value} (expected a finite number)")
 
     def _check_at_least_zero(self, value, description):
         self._check_number(value, description)
@@ -173,6 +208,13 @@ class Optimizer:
         self._check_number(value, description)
         if not 0.0 <= value < 1.0:
             raise ValueError(f"{self._name}: invalid {description} {value} (expected in [0, 1))")
+
+    def _check_flags(self, group):
+        """Switches must be True or False: a string such as "no" would count as True."""
+        for key in _SWITCHES:
+            if key in group and not isinstance(group[key], (bool, np.bool_)):
+                raise TypeError(f"{self._name}: {key} must be True or False, got {type(group[key]).__name__} "
+                                f"{group[key]!r}")
 
     # --- the update loop ----------------------------------------------------------
     def zero_grad(self, set_to_none=True):
@@ -254,51 +296,92 @@ class Optimizer:
 
         The parameters themselves are not touched (they are the model's to load);
         state arrays are copied into each parameter's array module and dtype.
+        Everything is checked before anything changes: a state from another
+        optimizer type (other hyper-parameters or state names), other groups, or
+        a malformed entry raises ValueError/TypeError and leaves the optimizer as it was.
         """
-        saved_groups = state_dict["param_groups"]
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise TypeError(f"{self._name}.load_state_dict: expected a dict with 'state' and 'param_groups' "
+                            f"(from state_dict()), got {type(state_dict).__name__}")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(isinstance(g, dict) for g in saved_groups):
+            raise TypeError(f"{self._name}.load_state_dict: 'param_groups' must be a list of dicts")
+        if not isinstance(saved_state, dict):
+            raise TypeError(f"{self._name}.load_state_dict: 'state' must be a dict, got "
+                            f"{type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{self._name}: the loaded state dict has {len(saved_groups)} parameter groups "
                              f"but the optimizer has {len(self.param_groups)}")
-        for index, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{self._name}: parameter group {index} has {len(group['params'])} "
-                                 f"parameters but the loaded one has {len(saved['params'])}")
+        new_groups = [self._restored_group(index, saved, group)
+                      for index, (saved, group) in enumerate(zip(saved_groups, self.param_groups))]
 
         params = self._indexed_params()
         saved_indices = [int(index) for group in saved_groups for index in group["params"]]
         position_of_saved = {saved_index: position for position, saved_index in enumerate(saved_indices)}
         new_state = {}
-        for key, saved_state in state_dict["state"].items():
-            if int(key) not in position_of_saved:
-                raise ValueError(f"{self._name}: the loaded state names parameter {key}, which no group "
+        for key, saved in saved_state.items():
+            index = int(key) if str(key).isdigit() else None
+            if index not in position_of_saved:
+                raise ValueError(f"{self._name}: the loaded state names parameter {key!r}, which no group "
                                  f"holds")
-            param = params[position_of_saved[int(key)]]
-            new_state[param] = {name: self._restored(name, value, param)
-                                for name, value in saved_state.items()}
-
-        new_groups = []
-        for saved, group in zip(saved_groups, self.param_groups):
-            new_group = {}
-            for key, value in saved.items():
-                if key == "params":
-                    continue
-                if isinstance(self.defaults.get(key), tuple) and isinstance(value, (list, tuple, np.ndarray)):
-                    value = tuple(float(v) for v in value)
-                elif isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
-                    value = value.item()
-                new_group[key] = value
-            self._check_group(new_group)
-            new_group["params"] = group["params"]
-            new_groups.append(new_group)
+            if not isinstance(saved, dict):
+                raise TypeError(f"{self._name}: the loaded state of parameter {key} must be a dict of "
+                                f"arrays, got {type(saved).__name__}")
+            param = params[position_of_saved[index]]
+            new_state[param] = {name: self._restored(name, value, param, index)
+                                for name, value in saved.items()}
         self.param_groups = new_groups
         self.state = new_state
 
-    def _restored(self, name, value, param):
-        if name in _SCALAR_STATE_KEYS:
-            return int(np.asarray(value).item())
+    def _restored_group(self, index, saved, group):
+        """One saved param group as this optimizer's group, checked like a new one."""
+        if not isinstance(saved.get("params"), (list, tuple)) or not all(
+                isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in saved["params"]):
+            raise ValueError(f"{self._name}: parameter group {index} of the loaded state needs 'params', a "
+                             f"list of parameter indices")
+        if len(saved["params"]) != len(group["params"]):
+            raise ValueError(f"{self._name}: parameter group {index} has {len(group['params'])} "
+                             f"parameters but the loaded one has {len(saved['params'])}")
+        missing = [key for key in self.defaults if key not in saved]
+        if missing:
+            raise ValueError(f"{self._name}: parameter group {index} of the loaded state lacks "
+                             f"{', '.join(missing)}, which {self._name} needs (it has "
+                             f"{', '.join(key for key in saved if key != 'params')}): the state was saved by "
+                             f"another optimizer type")
+        new_group = {}
+        for key, value in saved.items():
+            if key == "params":
+                continue
+            if isinstance(self.defaults.get(key), tuple) and isinstance(value, (list, tuple, np.ndarray)):
+                value = tuple(value)
+            elif isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+                value = value.item()
+            new_group[key] = value
+        self._check_flags(new_group)
+        self._check_group(new_group)
+        new_group["params"] = group["params"]
+        return new_group
+
+    def _restored(self, name, value, param, index):
+        where = f"loaded state '{name}' of parameter {index}"
+        if self._state_names is not None and name not in self._state_names:
+            kept = ", ".join(self._state_names)
+            raise ValueError(f"{self._name}: {where} is not state {self._name} keeps ({kept}): the state was "
+                             f"saved by another optimizer type")
         array = np.asarray(value) if get_array_module(value) is np else value
+        if name in _SCALAR_STATE_KEYS:
+            if array.shape != () or array.dtype.kind not in "iu" or int(array) < 0:
+                raise ValueError(f"{self._name}: {where} must be an int >= 0, got {value!r}")
+            return int(array)
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{self._name}: {where} has dtype {array.dtype}, expected numbers")
         if array.shape != param.shape:
-            raise ValueError(f"{self._name}: loaded state '{name}' has shape {array.shape} but its parameter "
+            raise ValueError(f"{self._name}: {where} has shape {array.shape} but its parameter "
                              f"has shape {param.shape}")
         xp = get_array_module(param.data)
         return xp.array(array, dtype=param.dtype, copy=True)
+
+
+def _is_module(value):
+    """A model (or layer) where Tensors were expected: it has .parameters() but is no Tensor."""
+    return callable(getattr(value, "parameters", None)) and not isinstance(value, Tensor)

@@ -21,6 +21,8 @@ class RMSprop(Optimizer):
     >>> optimizer = RMSprop(model.parameters(), lr=1e-2, alpha=0.99)
     """
 
+    _state_names = ("step", "square_avg", "momentum_buffer", "grad_avg")
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
                  *, maximize=False):
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,

@@ -20,6 +20,8 @@ class SGD(Optimizer):
     >>> loss.backward(); optimizer.step(); optimizer.zero_grad()
     """
 
+    _state_names = ("momentum_buffer",)
+
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  *, maximize=False):
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,

@@ -137,7 +137,7 @@ def test_load_state_dict_rejects_a_mismatched_layout():
     swapped = to_minicnn_params(make_params([SHAPES[1], SHAPES[0], SHAPES[2]], np.float64))
     with pytest.raises(
         ValueError,
-        match=r"SGD: loaded state 'momentum_buffer' has shape \(3, 4\) but its "
+        match=r"SGD: loaded state 'momentum_buffer' of parameter 0 has shape \(3, 4\) but its "
         r"parameter has shape \(5,\)",
     ):
         SGD(swapped, lr=0.1).load_state_dict(state_dict)

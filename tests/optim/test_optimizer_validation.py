@@ -76,7 +76,7 @@ BAD_HYPER_PARAMETERS = [
     (
         lambda: RMSprop(weights(), lr=float("nan")),
         ValueError,
-        r"RMSprop: invalid learning rate nan \(expected >= 0\)",
+        r"RMSprop: invalid learning rate nan \(expected a finite number\)",
     ),
     (
         lambda: SGD([{"params": weights(), "lr": -2.0}], lr=0.1),
