@@ -20,9 +20,16 @@ allow_pickle=False)`` opens it and loading can never run code)::
     rng                           JSON text: minicnn.get_rng_state()
     history                       JSON text: History.to_dict()
     extra                         JSON text: anything JSON-serialisable the caller adds
+    types                         JSON text: class names of the optimizer and scheduler saved
 
 JSON text is stored as a 0-d unicode array (``np.array('{"a": 1}')``), which
 NumPy saves natively.  Entries for objects that were not given are absent.
+
+Two promises, whatever happens: a checkpoint on disk is always a whole one
+(written to ``.<name>.<pid>.<random>.tmp`` beside it, then renamed over it, with
+Ctrl-C held until the rename is done; the next write into the folder removes
+what a killed process left), and a load that fails changes nothing (every entry
+is checked before any object is touched).
 
 >>> save_checkpoint("runs/last.npz", model, optimizer, scheduler, epoch=3, history=history, loader=loader)
 >>> info = load_checkpoint("runs/last.npz", model, optimizer, scheduler, loader=loader)
@@ -32,7 +39,10 @@ NumPy saves natively.  Entries for objects that were not given are absent.
 import json
 import numbers
 import os
+import re
+import signal
 import tempfile
+import threading
 import zipfile
 
 import numpy as np
@@ -45,8 +55,61 @@ FORMAT_VERSION = 1
 _MODEL_PREFIX = "model/"
 _OPTIMIZER_STATE_PREFIX = "optimizer/state/"
 _OPTIMIZER_GROUPS_KEY = "optimizer/param_groups"
+# ".last.npz.4242.k3j9x_q1.tmp": the target's name, the writing process, mkstemp's random part.
+_TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
+_writing_now = set()  # temporary files this process is writing at the moment: never stale
 
 
+class InterruptGuard:
+    """Ctrl-C (SIGINT) inside a ``with`` block: held until the block ends (``hold=True``) or raised at once
+    and remembered (``hold=False``), so that no interrupt is ever lost.
+
+    Why: a KeyboardInterrupt raised at an unlucky moment used to vanish.  NumPy's
+    ``savez`` closes its zip archive in a ``finally`` that then fails, turning the
+    interrupt into a ValueError; and one raised while a ``__del__`` runs (a
+    ZipFile's, a progress bar's) is printed as "Exception ignored" and dropped, so
+    training went on.  Holding Ctrl-C over a checkpoint write keeps the write
+    whole; remembering it lets ``fit`` raise it again (``raise_if_interrupted``).
+
+    It acts only in the main thread (the only one signals reach) and where Ctrl-C
+    raises KeyboardInterrupt (Python's default handler or an enclosing ``InterruptGuard``);
+    under any other SIGINT handler it changes nothing.
+    """
+
+    def __init__(self, hold):
+        self.hold = hold
+        self.interrupted = False
+        self._previous = None
+
+    def __enter__(self):
+        current = signal.getsignal(signal.SIGINT)
+        enclosing = getattr(current, "__self__", None)
+        raises = current is signal.default_int_handler or isinstance(enclosing, InterruptGuard)
+        if raises and threading.current_thread() is threading.main_thread():
+            self._previous = current
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.interrupted = True
+        if not self.hold:
+            self._previous(signum, frame)  # raises KeyboardInterrupt (an enclosing guard remembers it too)
+
+    def __exit__(self, *exception):
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+            if self.hold and self.interrupted:
+                previous(signal.SIGINT, None)  # the held Ctrl-C, now that the block is done
+        return False
+
+    def raise_if_interrupted(self):
+        """Raise KeyboardInterrupt if a Ctrl-C came, even one that a ``__del__`` swallowed."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
+# --- writing ---------------------------------------------------------------------------------
 def _json_entry(function, what, value):
     """``value`` as JSON text in a 0-d unicode array; TypeError naming ``what`` if it is not JSON-able."""
     try:
@@ -55,10 +118,6 @@ def _json_entry(function, what, value):
         raise TypeError(f"{function}: {what} must be JSON-serialisable (numbers, strings, lists, dicts), "
                         f"but {error}") from None
     return np.array(text)
-
-
-def _read_json(arrays, key):
-    return json.loads(str(arrays[key][()]))
 
 
 def _history_as_dict(history):
@@ -82,6 +141,7 @@ def _collect_arrays(model, optimizer, scheduler, epoch, history, loader, extra):
     arrays = {"format": np.array(FORMAT_VERSION, dtype=np.int64), "epoch": np.array(epoch, dtype=np.int64)}
     for key, array in model.state_dict().items():
         arrays[_MODEL_PREFIX + key] = array
+    types = {}
     if optimizer is not None:
         _check_stateful(function, "optimizer", optimizer)
         optimizer_state = optimizer.state_dict()
@@ -94,9 +154,11 @@ def _collect_arrays(model, optimizer, scheduler, epoch, history, loader, extra):
                 arrays[f"{_OPTIMIZER_STATE_PREFIX}{index}/{name}"] = array
         arrays[_OPTIMIZER_GROUPS_KEY] = _json_entry(function, "the optimizer's param_groups",
                                                     optimizer_state["param_groups"])
+        types["optimizer"] = type(optimizer).__name__
     if scheduler is not None:
         _check_stateful(function, "scheduler", scheduler)
         arrays["scheduler"] = _json_entry(function, "the scheduler's state_dict()", scheduler.state_dict())
+        types["scheduler"] = type(scheduler).__name__
     if loader is not None:
         _check_stateful(function, "loader", loader)
         arrays["loader"] = _json_entry(function, "the loader's state_dict()", loader.state_dict())
@@ -105,6 +167,7 @@ def _collect_arrays(model, optimizer, scheduler, epoch, history, loader, extra):
         arrays["history"] = _json_entry(function, "history", _history_as_dict(history))
     if extra is not None:
         arrays["extra"] = _json_entry(function, "extra", extra)
+    arrays["types"] = _json_entry(function, "types", types)
     return arrays
 
 
@@ -115,8 +178,9 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, histor
     ``epoch`` is the number of epochs completed.  The file is written to a
     temporary file in the same folder, flushed to disk (fsync) and then renamed
     over ``path`` (``os.replace``), so a crash mid-write leaves either the old
-    checkpoint or the new one, never half of one.  Missing parent folders are
-    created.
+    checkpoint or the new one, never half of one.  Ctrl-C during the write takes
+    effect once the new file is in place.  Temporary files that killed writers
+    left in the folder are removed first.  Missing parent folders are created.
 
     >>> save_checkpoint("runs/last.npz", model, optimizer, epoch=1)
     'runs/last.npz'
@@ -130,24 +194,37 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, histor
         path = os.fspath(path)
     except TypeError:
         raise TypeError(f"{function}: path must be a str or os.PathLike, got {type(path).__name__}") from None
+    _refuse_folder(function, path)
     arrays = _collect_arrays(model, optimizer, scheduler, int(epoch), history, loader, extra)
 
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    # Same folder as the target: os.replace is only atomic within one file system.
-    handle, temporary_path = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)  # a file object: NumPy appends no ".npz" to the name
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary_path, path)
-    except BaseException:
-        if os.path.exists(temporary_path):
-            os.remove(temporary_path)
-        raise
-    _fsync_folder(folder)
+    with InterruptGuard(hold=True):
+        remove_stale_temporary_files(folder)
+        # Same folder as the target: os.replace is only atomic within one file system.
+        handle, temporary_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.",
+                                                  suffix=".tmp", dir=folder)
+        _writing_now.add(temporary_path)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, **arrays)  # a file object: NumPy appends no ".npz" to the name
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary_path, path)
+        except BaseException:
+            if os.path.exists(temporary_path):
+                os.remove(temporary_path)
+            raise
+        finally:
+            _writing_now.discard(temporary_path)
+        _fsync_folder(folder)
     return path
+
+
+def _refuse_folder(function, path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{function}: {path!r} is a folder; a checkpoint is a file, e.g. "
+                                f"{os.path.join(path, 'last.npz')!r}")
 
 
 def _fsync_folder(folder):
@@ -164,10 +241,56 @@ def _fsync_folder(folder):
         os.close(descriptor)
 
 
+def _process_is_gone(pid):
+    """True only when no process ``pid`` exists (POSIX); elsewhere we cannot tell, so False."""
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, under another user
+        return False
+    return False
+
+
+def remove_stale_temporary_files(folder):
+    """Delete the temporary files that killed checkpoint writers left in ``folder``; returns their names.
+
+    Only names of ``save_checkpoint``'s own pattern (``.<target>.<pid>.<random>.tmp``)
+    are considered, and of those only files whose writer is gone: a process that
+    no longer exists, or this one when it is not writing that file now (a run
+    restarted under the same pid, as in a container).  Another live run's
+    write in progress is left alone.
+    """
+    removed = []
+    folder = os.path.abspath(folder)
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for name in names:
+        match = _TEMPORARY_NAME.match(name)
+        if match is None:
+            continue
+        path = os.path.join(folder, name)
+        pid = int(match["pid"])
+        stale = path not in _writing_now if pid == os.getpid() else _process_is_gone(pid)
+        if stale:
+            try:
+                os.remove(path)
+                removed.append(name)
+            except FileNotFoundError:  # another run cleaned it first
+                pass
+    return removed
+
+
+# --- reading and checking ------------------------------------------------------------------------
 def _read_archive(path, function="load_checkpoint", keys=None):
     """The archive's arrays (only ``keys`` and the format entries, when given), after checking it is ours."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"{function}: no checkpoint at {path!r}")
+    _refuse_folder(function, path)
     with open(path, "rb") as file:
         if not file.read(4).startswith(b"PK"):  # np.load would try anything else as a pickle
             raise ValueError(f"{function}: {path!r} is not a readable .npz checkpoint (not a zip archive)")
@@ -184,11 +307,49 @@ def _read_archive(path, function="load_checkpoint", keys=None):
     if "format" not in arrays or "epoch" not in arrays:
         raise ValueError(f"{function}: {path!r} is an .npz but not a minicnn checkpoint (no 'format'/'epoch' "
                          f"entries); for plain model weights use minicnn.models.load_npz_state_dict")
-    version = int(arrays["format"])
+    version = _read_int(arrays, "format", path, function)
     if version != FORMAT_VERSION:
         raise ValueError(f"{function}: {path!r} has checkpoint format {version}, this minicnn reads format "
                          f"{FORMAT_VERSION}")
     return arrays
+
+
+def _malformed(function, path, key, expected, array):
+    shape = "" if array.ndim == 0 else f" of shape {array.shape}"
+    return ValueError(f"{function}: entry {key!r} of {path!r} must be {expected}, got a {array.dtype} "
+                      f"array{shape}")
+
+
+def _read_int(arrays, key, path, function="load_checkpoint"):
+    array = arrays[key]
+    if array.ndim != 0 or array.dtype.kind not in "iu":
+        raise _malformed(function, path, key, "a 0-d integer array", array)
+    return int(array)
+
+
+def _read_json(arrays, key, path, function="load_checkpoint"):
+    array = arrays[key]
+    if array.ndim != 0 or array.dtype.kind != "U":
+        raise _malformed(function, path, key, "JSON text (a 0-d unicode array)", array)
+    try:
+        return json.loads(str(array[()]))
+    except ValueError as error:
+        raise ValueError(f"{function}: entry {key!r} of {path!r} is not valid JSON ({error})") from None
+
+
+def _expect(condition, path, key, message):
+    if not condition:
+        raise ValueError(f"load_checkpoint: entry {key!r} of {path!r} {message}")
+
+
+def _check_type(arrays, path, what, given):
+    """A checkpoint names the class of optimizer and scheduler it saved: another class cannot resume it."""
+    types = _read_json(arrays, "types", path) if "types" in arrays else {}  # none before it was added
+    _expect(isinstance(types, dict), path, "types", f"must be a JSON object, got {type(types).__name__}")
+    saved, given = types.get(what), type(given).__name__
+    if saved is not None and saved != given:
+        raise ValueError(f"load_checkpoint: {path!r} holds {what} state of type {saved}, but the {what} "
+                         f"given is of type {given}; resume with {saved}, or start a new run")
 
 
 def _optimizer_state_dict(arrays, path):
@@ -197,9 +358,67 @@ def _optimizer_state_dict(arrays, path):
     state = {}
     for key, array in arrays.items():
         if key.startswith(_OPTIMIZER_STATE_PREFIX):
-            index, name = key[len(_OPTIMIZER_STATE_PREFIX):].split("/", 1)
+            index, _, name = key[len(_OPTIMIZER_STATE_PREFIX):].partition("/")
+            _expect(index.isdigit() and name, path, key, "is not named optimizer/state/<index>/<name>")
             state.setdefault(int(index), {})[name] = array
-    return {"state": state, "param_groups": _read_json(arrays, _OPTIMIZER_GROUPS_KEY)}
+    groups = _read_json(arrays, _OPTIMIZER_GROUPS_KEY, path)
+    _expect(isinstance(groups, list) and all(isinstance(group, dict) for group in groups), path,
+            _OPTIMIZER_GROUPS_KEY, f"must be a list of dicts, got {type(groups).__name__}")
+    return {"state": state, "param_groups": groups}
+
+
+def _rng_state(arrays, path):
+    """The saved random state, checked the way set_rng_state will use it (a bad one fails here, not later)."""
+    state = _read_json(arrays, "rng", path)
+    _expect(isinstance(state, dict) and set(state) == {"seed", "generator", "philox_offset"}, path, "rng",
+            "must be a dict with 'seed', 'generator' and 'philox_offset' (minicnn.get_rng_state())")
+    for name in ("seed", "philox_offset"):
+        value = state[name]
+        _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0, path, "rng",
+                f"has {name} {value!r}, expected an int >= 0")
+    try:
+        np.random.default_rng().bit_generator.state = state["generator"]  # a throw-away generator
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ValueError(f"load_checkpoint: entry 'rng' of {path!r} holds no valid NumPy generator state "
+                         f"({type(error).__name__}: {error})") from None
+    return state
+
+
+def _history(arrays, path, epoch):
+    if "history" not in arrays:
+        return None
+    # Imported here: minicnn.train imports this module to write its checkpoints.
+    from minicnn.train import History
+
+    try:
+        history = History.from_dict(_read_json(arrays, "history", path))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"load_checkpoint: entry 'history' of {path!r} is malformed: {error}") from None
+    _expect(len(history) == epoch, path, "history", f"holds {len(history)} epochs but entry 'epoch' says "
+                                                     f"{epoch} were completed")
+    return history
+
+
+def _load_all(path, targets, rng_state):
+    """Load each (name, object, state) in turn; if one refuses its state, put back those already loaded."""
+    loaded = []  # (object, its state before)
+    with InterruptGuard(hold=True):  # a few copies: Ctrl-C waits for them, so nothing is left half done
+        try:
+            for what, target, state in targets:
+                before = target.state_dict()
+                try:
+                    target.load_state_dict(state)
+                except (KeyError, TypeError, ValueError) as error:
+                    if what == "model":  # StateDictError already lists every key that does not fit
+                        raise
+                    raise ValueError(f"load_checkpoint: the {what} state in {path!r} does not fit the {what} "
+                                     f"given: {error}") from error
+                loaded.append((target, before))
+        except BaseException:
+            for target, before in reversed(loaded):
+                target.load_state_dict(before)
+            raise
+        set_rng_state(rng_state)
 
 
 def read_checkpoint_extra(path):
@@ -211,13 +430,13 @@ def read_checkpoint_extra(path):
     >>> read_checkpoint_extra("runs/last.npz")
     {'model': 'vgg11_bn', 'width': 0.25, ...}
     """
+    function = "read_checkpoint_extra"
     try:
         path = os.fspath(path)
     except TypeError:
-        raise TypeError(f"read_checkpoint_extra: path must be a str or os.PathLike, "
-                        f"got {type(path).__name__}") from None
-    arrays = _read_archive(path, "read_checkpoint_extra", keys=("extra",))
-    return _read_json(arrays, "extra") if "extra" in arrays else None
+        raise TypeError(f"{function}: path must be a str or os.PathLike, got {type(path).__name__}") from None
+    arrays = _read_archive(path, function, keys=("extra",))
+    return _read_json(arrays, "extra", path, function) if "extra" in arrays else None
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None):
@@ -228,9 +447,14 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None):
     extra)``: ``epoch`` the epochs completed, ``history`` a ``History`` (None if
     none was saved), ``extra`` what was passed to ``save_checkpoint``.
 
-    A load that fails leaves every object as it was: a checkpoint without the
-    optimizer/scheduler/loader state asked for raises ValueError; a model whose
-    keys or shapes differ raises ``minicnn.nn.StateDictError`` (a ValueError).
+    A load that fails leaves every object and the random state as they were.
+    Every entry is checked before anything changes: a checkpoint without the
+    optimizer/scheduler/loader state asked for, one saved with another type of
+    optimizer or scheduler, or a malformed entry raise ValueError naming the
+    entry; a model whose keys or shapes differ raises
+    ``minicnn.nn.StateDictError`` (a ValueError).  Then the objects load in turn
+    (each checks its own state first), and if one still refuses, those already
+    loaded are put back.
     """
     function = "load_checkpoint"
     if not isinstance(model, Module):
@@ -241,45 +465,30 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None):
         raise TypeError(f"{function}: path must be a str or os.PathLike, got {type(path).__name__}") from None
     arrays = _read_archive(path)
 
-    model_state = {key[len(_MODEL_PREFIX):]: array for key, array in arrays.items()
-                   if key.startswith(_MODEL_PREFIX)}
-    optimizer_state = None
+    epoch = _read_int(arrays, "epoch", path)
+    _expect(epoch >= 0, path, "epoch", f"is {epoch}, expected the number of epochs completed (>= 0)")
+    targets = [("model", model, {key[len(_MODEL_PREFIX):]: array for key, array in arrays.items()
+                                 if key.startswith(_MODEL_PREFIX)})]
     if optimizer is not None:
         _check_stateful(function, "optimizer", optimizer)
-        optimizer_state = _optimizer_state_dict(arrays, path)
+        _check_type(arrays, path, "optimizer", optimizer)
+        targets.append(("optimizer", optimizer, _optimizer_state_dict(arrays, path)))
     for what, given in (("scheduler", scheduler), ("loader", loader)):
         if given is not None:
             _check_stateful(function, what, given)
             if what not in arrays:
                 raise ValueError(f"{function}: a {what} was given but {path!r} holds no {what} state")
+            _check_type(arrays, path, what, given)
+            state = _read_json(arrays, what, path)
+            _expect(isinstance(state, dict), path, what, f"must be a JSON object, got {type(state).__name__}")
+            targets.append((what, given, state))
+    rng_state = _rng_state(arrays, path)
+    history = _history(arrays, path, epoch)
+    extra = _read_json(arrays, "extra", path) if "extra" in arrays else None
 
-    targets = [(model, model_state)]
-    if optimizer is not None:
-        targets.append((optimizer, optimizer_state))
-    if scheduler is not None:
-        targets.append((scheduler, _read_json(arrays, "scheduler")))
-    if loader is not None:
-        targets.append((loader, _read_json(arrays, "loader")))
-    rng_state = _read_json(arrays, "rng")
-    # A later object may still refuse its state (an optimizer with other groups): put back what was loaded.
-    previous_states = [(target, target.state_dict()) for target, _ in targets]
-    try:
-        for target, state in targets:
-            target.load_state_dict(state)
-    except BaseException:
-        for target, state in previous_states:
-            target.load_state_dict(state)
-        raise
-    set_rng_state(rng_state)
-
-    history = None
-    if "history" in arrays:
-        # Imported here: minicnn.train imports this module to write its checkpoints.
-        from minicnn.train import History
-
-        history = History.from_dict(_read_json(arrays, "history"))
-    extra = _read_json(arrays, "extra") if "extra" in arrays else None
-    return {"epoch": int(arrays["epoch"]), "history": history, "extra": extra}
+    _load_all(path, targets, rng_state)
+    return {"epoch": epoch, "history": history, "extra": extra}
 
 
-__all__ = ["FORMAT_VERSION", "load_checkpoint", "read_checkpoint_extra", "save_checkpoint"]
+__all__ = ["FORMAT_VERSION", "InterruptGuard", "load_checkpoint", "read_checkpoint_extra",
+           "remove_stale_temporary_files", "save_checkpoint"]

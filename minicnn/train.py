@@ -9,11 +9,13 @@ One training step is the five lines every PyTorch tutorial writes::
     optimizer.step()                        # update the parameters in place
 
 ``fit`` adds what a real run needs around it: a progress bar per epoch, a
-check that the loss and gradients stay finite (a diverging run stops with a
-``NonFiniteLossError`` that names the step and the first parameter whose
-gradient blew up), a learning-rate schedule stepped once per epoch, validation
-after every epoch, a ``History`` of per-epoch metrics and checkpoints
-(``last.npz`` every epoch, ``best.npz`` on the best validation accuracy).
+check that the loss stays finite and does not run away (a diverging run stops
+with a ``NonFiniteLossError`` or ``LossDivergedError`` that names the step and
+the parameter to blame), a learning-rate schedule stepped once per epoch,
+validation after every epoch, a ``History`` of per-epoch metrics and
+checkpoints (``last.npz`` every epoch, ``best.npz`` on the best validation
+accuracy).  Ctrl-C always stops it with KeyboardInterrupt, leaving the last
+checkpoint whole.
 
 >>> optimizer = minicnn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 >>> history = fit(model, train_loader, val_loader, optimizer=optimizer, epochs=5, checkpoint_dir="runs/vgg")
@@ -31,7 +33,8 @@ from tqdm.auto import tqdm
 
 import minicnn.nn.functional as F
 from minicnn import cuda
-from minicnn.checkpoint import save_checkpoint
+from minicnn.backend import get_array_module
+from minicnn.checkpoint import InterruptGuard, remove_stale_temporary_files, save_checkpoint
 from minicnn.device import normalize_device
 from minicnn.models import googlenet_loss
 from minicnn.nn import Module
@@ -54,6 +57,25 @@ class NonFiniteLossError(FloatingPointError):
         super().__init__(message)
         self.epoch, self.step, self.loss = epoch, step, loss
         self.parameter, self.input_non_finite = parameter, input_non_finite
+
+
+class LossDivergedError(FloatingPointError):
+    """The loss ran away: finite, but ``divergence_factor`` times where the run started; raised by ``fit``.
+
+    What a learning rate far too large does: SGD or Adam at lr=1e6 sends a
+    cross-entropy of 1.2 to 1e11 in one step, and the run then goes on at
+    1e5..1e34 and chance accuracy without ever producing a NaN.  A
+    ``FloatingPointError`` like ``NonFiniteLossError``, so one ``except`` catches
+    both.  Attributes: ``epoch`` and ``step`` (from 1), ``loss``, ``start`` (the
+    first step's loss), ``limit``, ``parameter`` (name of the parameter
+    that the last update moved most relative to its size, or None) and
+    ``relative_update`` (that update's norm over the parameter's norm before it).
+    """
+
+    def __init__(self, message, epoch, step, loss, start, limit, parameter, relative_update):
+        super().__init__(message)
+        self.epoch, self.step, self.loss, self.start, self.limit = epoch, step, loss, start, limit
+        self.parameter, self.relative_update = parameter, relative_update
 
 
 class History:
@@ -102,6 +124,14 @@ class History:
         missing = [key for key in cls.KEYS if key not in metrics]
         if missing:
             raise ValueError(f"History.from_dict: missing metrics {', '.join(missing)}")
+        for key in cls.KEYS:
+            if not isinstance(metrics[key], (list, tuple)):
+                raise TypeError(f"History.from_dict: metric {key!r} must be a list, got "
+                                f"{type(metrics[key]).__name__}")
+            for epoch, value in enumerate(metrics[key], start=1):
+                if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                    raise TypeError(f"History.from_dict: metric {key!r} of epoch {epoch} is {value!r}, "
+                                    f"expected a number or None")
         lengths = {key: len(metrics[key]) for key in cls.KEYS}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"History.from_dict: metric lists differ in length: {lengths}")
@@ -139,7 +169,7 @@ def _check_int(function, value, name, minimum=0):
 
 
 def _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, start_epoch, loss_fn, scheduler,
-                         device, grad_clip, checkpoint_dir, progress):
+                         device, grad_clip, checkpoint_dir, progress, divergence_factor):
     function = "fit"
     if not isinstance(model, Module):
         raise TypeError(f"{function}: model must be a minicnn.nn.Module, got {type(model).__name__}")
@@ -152,6 +182,10 @@ def _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, sta
     if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
         raise TypeError(f"{function}: checkpoint_dir must be a path (str or os.PathLike) or None, "
                         f"got {type(checkpoint_dir).__name__}")
+    if checkpoint_dir is not None and os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+        # Now, not after the first epoch's work, when the first checkpoint could not be written.
+        raise NotADirectoryError(f"{function}: checkpoint_dir {os.fspath(checkpoint_dir)!r} is a file; "
+                                 f"pass a folder (it is created if missing)")
     _check_int(function, epochs, "epochs")
     _check_int(function, start_epoch, "start_epoch")
     if start_epoch > epochs:
@@ -161,12 +195,20 @@ def _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, sta
         raise ValueError(f"{function}: an optimizer is needed to train (got optimizer=None), e.g. "
                          f"minicnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)")
     if optimizer is not None and not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{function}: optimizer must be a minicnn.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(f"{function}: optimizer must be a minicnn.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}; e.g. minicnn.optim.SGD(model.parameters(), lr=0.01, "
+                        f"momentum=0.9)")
+    if optimizer is not None:
+        _check_optimizer_owns(model, optimizer)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"{function}: loss_fn must be callable (outputs, labels) -> loss, "
                         f"got {type(loss_fn).__name__}")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
         raise TypeError(f"{function}: scheduler must have a step() method, got {type(scheduler).__name__}")
+    if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError(f"{function}: the scheduler drives another optimizer than the one given, so the "
+                         f"learning rate would never change; make it over this one, e.g. "
+                         f"StepLR(optimizer, 30)")
     _check_device(function, device)
     if grad_clip is not None:
         if isinstance(grad_clip, bool) or not isinstance(grad_clip, numbers.Real):
@@ -177,6 +219,42 @@ def _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, sta
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"{function}: progress must be True, False or None (automatic), "
                         f"got {type(progress).__name__}")
+    if divergence_factor is not None:
+        if isinstance(divergence_factor, bool) or not isinstance(divergence_factor, numbers.Real):
+            raise TypeError(f"{function}: divergence_factor must be a number or None (no check), "
+                            f"got {type(divergence_factor).__name__}")
+        if not (divergence_factor > 1 and math.isfinite(divergence_factor)):
+            raise ValueError(f"{function}: divergence_factor must be a finite number > 1 (how many times its "
+                             f"starting level the loss may reach), or None to turn the check off; "
+                             f"got {divergence_factor}")
+
+
+def _check_optimizer_owns(model, optimizer):
+    """Every parameter the optimizer updates must be one of the model's (the same object, not a copy).
+
+    An optimizer over another model's parameters updates nothing ``fit`` trains,
+    and a foreign parameter would neither learn (no gradient reaches it) nor be
+    checkpointed.  A subset of the model's is fine: fine-tuning only the head.
+    """
+    own = {id(param) for param in model.parameters()}
+    optimized = [param for group in optimizer.param_groups for param in group["params"]]
+    foreign = [param for param in optimized if id(param) not in own]
+    if not foreign:
+        return
+    if len(foreign) == len(optimized):
+        names = [name for name, _ in model.named_parameters()]
+        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+        listed = ", ".join(repr(name) for name in names[:4]) + more
+        missing = f"the model's parameters ({listed}) are missing from it" if names else "the model has none"
+        raise ValueError(f"fit: none of the optimizer's {len(optimized)} parameters belong to the model, so "
+                         f"training would change nothing; {missing}. Was the optimizer built over another "
+                         f"model (or a copy of this one)? Build it over this model: "
+                         f"optim.SGD(model.parameters(), lr=...)")
+    shapes = ", ".join(str(param.shape) for param in foreign[:4]) + (" ..." if len(foreign) > 4 else "")
+    raise ValueError(f"fit: {len(foreign)} of the optimizer's {len(optimized)} parameters (shapes {shapes}) "
+                     f"do not belong to the model; fit trains and checkpoints only the model's parameters, "
+                     f"so those would never change. Build the optimizer over model.parameters() or a part of "
+                     f"them (e.g. model.classifier.parameters() to fine-tune the head)")
 
 
 def _check_device(function, device):
@@ -230,27 +308,113 @@ def _first_non_finite_gradient(model):
     return None
 
 
-def _non_finite_error(loss_value, parameter, images, epoch, step, global_step, checkpoint_dir):
-    input_non_finite = not np.isfinite(images.numpy()).all()
-    where = f"at epoch {epoch}, step {step} (global step {global_step})"
-    if not math.isfinite(loss_value):
-        message = f"fit: the loss became {loss_value} {where}"
-        if input_non_finite:
-            message += "; the input batch itself contains NaN or Inf values"
-        if parameter is not None:
-            message += (f"; the first parameter (in registration order) whose gradient went non-finite in the "
-                        f"last backward is {parameter!r}")
+class _StepGuard:
+    """What ``fit`` checks after each backward, before the optimizer changes anything.
+
+    * The loss and every gradient are finite, else ``NonFiniteLossError``.
+    * The loss has not run away, else ``LossDivergedError``: ``|loss|`` must stay
+      within ``divergence_factor × max(start, 1)``, where ``start`` is the loss
+      of this run's first step, before any update.  Not an average of the first
+      steps: a run can blow up within them (lr=1e5 on a linear head goes 1.2,
+      8.7e3, 5.9e5, ...), which would lift the limit out of reach.  The factor
+      (1e4 by default) leaves ordinary runs, spikes of 10x and all, far below the
+      limit, and the floor of 1 lets a run that starts near zero (fine-tuning)
+      wander up to ordinary loss values.  To name the parameter to blame, the
+      guard keeps a copy of the parameters from before each update (one model's
+      worth of memory, one copy per step).
+    * No Ctrl-C went missing in a ``__del__`` (``InterruptGuard``).
+    """
+
+    def __init__(self, model, optimizer, divergence_factor, checkpoint_dir, interrupts):
+        self.model, self.optimizer, self.divergence_factor = model, optimizer, divergence_factor
+        self.checkpoint_dir, self.interrupts = checkpoint_dir, interrupts
+        self.start = None  # |loss| of the first step
+        self.before_update = None  # [(name, parameter, its array before the last update)]
+
+    def check(self, loss_value, images, epoch, step, global_step):
+        self.interrupts.raise_if_interrupted()
+        where = f"at epoch {epoch}, step {step} (global step {global_step})"
+        bad_parameter = _first_non_finite_gradient(self.model)
+        if bad_parameter is not None or not math.isfinite(loss_value):
+            raise self._non_finite_error(loss_value, bad_parameter, images, epoch, step, where)
+        if self.divergence_factor is None:
+            return
+        if self.start is None:
+            self.start = abs(loss_value)
+        limit = self.divergence_factor * max(self.start, 1.0)
+        if abs(loss_value) > limit:
+            raise self._diverged_error(loss_value, limit, epoch, step, where)
+
+    def keep_parameters(self):
+        """Copy the parameters before the update: if the next loss runs away, this update is to blame."""
+        if self.divergence_factor is None:
+            return
+        if self.before_update is None:  # allocated once: the copies are reused every step
+            self.before_update = [(name, param, get_array_module(param.data).empty_like(param.data))
+                                  for name, param in self.model.named_parameters()]
+        for _, param, before in self.before_update:
+            before[...] = param.data
+
+    def _largest_relative_update(self):
+        """(name, ||after - before|| / ||before||) of the parameter the last update moved most, in float64.
+
+        Parameters that were all zeros (a bias just initialised) are skipped:
+        any change is infinitely large relative to them, which blames nothing.
+        """
+        largest = (None, None)
+        for name, param, before in self.before_update or ():
+            xp = get_array_module(before)
+            before64 = before.astype(xp.float64).ravel()
+            size = float(xp.linalg.norm(before64))
+            if size == 0:
+                continue
+            ratio = float(xp.linalg.norm(param.data.astype(xp.float64).ravel() - before64)) / size
+            if largest[1] is None or ratio > largest[1]:
+                largest = (name, ratio)
+        return largest
+
+    def _stopped(self, what_is_kept, parameter):
+        """The end both errors share: where the last good state is, and the learning rate to lower."""
+        message = f". Training stopped before the optimizer step, so {what_is_kept}"
+        if self.checkpoint_dir is not None:
+            last = os.path.join(os.fspath(self.checkpoint_dir), "last.npz")
+            message += f"; {last} holds the last good epoch" if os.path.exists(last) else \
+                "; no checkpoint was written"
+        blamed = dict(self.model.named_parameters()).get(parameter)
+        groups = self.optimizer.param_groups
+        group = next((group for group in groups if any(p is blamed for p in group["params"])), groups[0])
+        several = len(groups) > 1 and blamed is not None
+        where = f" (of the param group holding {parameter!r})" if several else ""
+        return message + (f". The learning rate{where} is {group['lr']:g}: one 10 to 100 times smaller, or "
+                          f"grad_clip, usually helps")
+
+    def _non_finite_error(self, loss_value, parameter, images, epoch, step, where):
+        input_non_finite = not np.isfinite(images.numpy()).all()
+        if not math.isfinite(loss_value):
+            message = f"fit: the loss became {loss_value} {where}"
+            if input_non_finite:
+                message += "; the input batch itself contains NaN or Inf values"
+            if parameter is not None:
+                message += (f"; the first parameter (in registration order) whose gradient went non-finite "
+                            f"in the last backward is {parameter!r}")
+            else:
+                message += "; all gradients of the last backward were finite: the loss itself overflowed"
         else:
-            message += "; all gradients of the last backward were finite: the loss itself overflowed"
-    else:
-        message = (f"fit: the gradient of {parameter!r} went non-finite {where} while the loss was finite "
-                   f"({loss_value:.6g}); it is the first such parameter in registration order")
-    message += ". Training stopped before the optimizer step, so the model keeps its last finite parameters"
-    if checkpoint_dir is not None:
-        last = os.path.join(os.fspath(checkpoint_dir), "last.npz")
-        message += f"; {last} holds the last good epoch" if os.path.exists(last) else "; no checkpoint was written"
-    message += ". A lower learning rate or grad_clip usually helps."
-    return NonFiniteLossError(message, epoch, step, loss_value, parameter, input_non_finite)
+            message = (f"fit: the gradient of {parameter!r} went non-finite {where} while the loss was "
+                       f"finite ({loss_value:.6g}); it is the first such parameter in registration order")
+        message += self._stopped("the model keeps its last finite parameters", parameter) + "."
+        return NonFiniteLossError(message, epoch, step, loss_value, parameter, input_non_finite)
+
+    def _diverged_error(self, loss_value, limit, epoch, step, where):
+        parameter, ratio = self._largest_relative_update()
+        message = (f"fit: the loss ran away to {loss_value:.4g} {where}: more than divergence_factor="
+                   f"{self.divergence_factor:g} times its level at the first step, {self.start:.4g} (or 1 if "
+                   f"lower)")
+        if parameter is not None:
+            message += (f"; the last update moved {parameter!r} most, by {ratio:.3g} times its own norm")
+        message += self._stopped("this step's update is not applied", parameter)
+        message += "; divergence_factor=None turns this check off."
+        return LossDivergedError(message, epoch, step, loss_value, self.start, limit, parameter, ratio)
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -261,7 +425,7 @@ def _batches_per_epoch(loader):
         return None
 
 
-def _train_one_epoch(model, train_loader, optimizer, loss_fn, grad_clip, epoch, bar, checkpoint_dir):
+def _train_one_epoch(model, train_loader, optimizer, loss_fn, grad_clip, epoch, bar, guard):
     """One pass over ``train_loader``; returns (mean loss, accuracy, images seen, seconds)."""
     model.train()
     total_batches = _batches_per_epoch(train_loader)
@@ -278,13 +442,11 @@ def _train_one_epoch(model, train_loader, optimizer, loss_fn, grad_clip, epoch, 
         optimizer.zero_grad()
         loss.backward()
         loss_value = float(loss.item())
-        bad_parameter = _first_non_finite_gradient(model)
-        if bad_parameter is not None or not math.isfinite(loss_value):
-            global_step = (epoch * total_batches + step) if total_batches is not None else step
-            raise _non_finite_error(loss_value, bad_parameter, images, epoch + 1, step, global_step,
-                                    checkpoint_dir)
+        global_step = (epoch * total_batches + step) if total_batches is not None else step
+        guard.check(loss_value, images, epoch + 1, step, global_step)
         if grad_clip is not None:
             clip_grad_norm_(model.parameters(), grad_clip)
+        guard.keep_parameters()
         optimizer.step()
 
         batch_size = len(labels)
@@ -305,7 +467,7 @@ def _train_one_epoch(model, train_loader, optimizer, loss_fn, grad_clip, epoch, 
 
 def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=None, scheduler=None,
         device="cpu", grad_clip=None, checkpoint_dir=None, progress=None, start_epoch=0, history=None,
-        *, checkpoint_extra=None):
+        *, checkpoint_extra=None, divergence_factor=1e4):
     """Train ``model`` from epoch ``start_epoch`` up to (not including) ``epochs``; returns the ``History``.
 
     ``epochs`` is the total to reach, as Keras's ``fit(epochs, initial_epoch)``:
@@ -327,10 +489,16 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
     * ``history``: a ``History`` (or its dict) of the ``start_epoch`` epochs
       already done, which this run extends; a new one when None.
     * A NaN/Inf loss or gradient raises ``NonFiniteLossError`` before the
-      optimizer step; no checkpoint is written for the failing epoch.
+      optimizer step; a loss above ``divergence_factor`` times the first step's
+      (taken as at least 1) raises ``LossDivergedError`` (None: no such check);
+      no checkpoint is written for the failing epoch.
+    * The optimizer must update the model's own parameters (all or some).
+    * Ctrl-C raises KeyboardInterrupt, always: one that lands in a checkpoint
+      write waits until the file is whole, one that a ``__del__`` swallowed is
+      raised again at the next step.
     """
     _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, start_epoch, loss_fn, scheduler,
-                         device, grad_clip, checkpoint_dir, progress)
+                         device, grad_clip, checkpoint_dir, progress, divergence_factor)
     if history is None:
         history = History()
     elif isinstance(history, dict):
@@ -345,41 +513,47 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
     show_progress = _show_progress(progress)
     checkpoint_loader = train_loader if callable(getattr(train_loader, "state_dict", None)) else None
     best_accuracy = max((a for a in history.val_accuracy if a is not None), default=-math.inf)
+    if checkpoint_dir is not None:
+        remove_stale_temporary_files(checkpoint_dir)  # what a killed run's last write left behind
 
-    for epoch in range(start_epoch, epochs):
-        epoch_started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        # Updated by hand rather than wrapping the loader: a wrapped bar closes itself when the loader
-        # ends, before the validation metrics could join its last line.
-        bar = tqdm(total=_batches_per_epoch(train_loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                   dynamic_ncols=True) if show_progress else None
-        try:
-            train_loss, train_accuracy, images, train_seconds = _train_one_epoch(
-                model, train_loader, optimizer, train_loss_fn, grad_clip, epoch, bar, checkpoint_dir)
-            if scheduler is not None:
-                scheduler.step()
-            val = evaluate(model, val_loader, loss_fn=loss_fn) if val_loader is not None else None
-            history.append(train_loss=train_loss, train_accuracy=train_accuracy,
-                           val_loss=None if val is None else val["loss"],
-                           val_accuracy=None if val is None else val["accuracy"],
-                           lr=lr, epoch_seconds=time.perf_counter() - epoch_started,
-                           images_per_second=images / max(train_seconds, 1e-12))
-            if bar is not None:
-                postfix = {"loss": f"{train_loss:.4f}", "acc": f"{train_accuracy:.3f}",
-                           "img/s": f"{history.images_per_second[-1]:.0f}"}
-                if val is not None:
-                    postfix.update({"val_loss": f"{val['loss']:.4f}", "val_acc": f"{val['accuracy']:.3f}"})
-                bar.set_postfix(postfix)
-        finally:
-            if bar is not None:
-                bar.close()
-        if checkpoint_dir is not None:
-            state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch + 1,
-                     "history": history, "loader": checkpoint_loader, "extra": checkpoint_extra}
-            save_checkpoint(os.path.join(checkpoint_dir, "last.npz"), **state)
-            if val is not None and val["accuracy"] > best_accuracy:
-                best_accuracy = val["accuracy"]
-                save_checkpoint(os.path.join(checkpoint_dir, "best.npz"), **state)
+    with InterruptGuard(hold=False) as interrupts:
+        guard = _StepGuard(model, optimizer, divergence_factor, checkpoint_dir, interrupts)
+        for epoch in range(start_epoch, epochs):
+            epoch_started = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            # Updated by hand rather than wrapping the loader: a wrapped bar closes itself when the loader
+            # ends, before the validation metrics could join its last line.
+            bar = tqdm(total=_batches_per_epoch(train_loader), desc=f"epoch {epoch + 1}/{epochs}",
+                       unit="batch", dynamic_ncols=True) if show_progress else None
+            try:
+                train_loss, train_accuracy, images, train_seconds = _train_one_epoch(
+                    model, train_loader, optimizer, train_loss_fn, grad_clip, epoch, bar, guard)
+                if scheduler is not None:
+                    scheduler.step()
+                val = evaluate(model, val_loader, loss_fn=loss_fn) if val_loader is not None else None
+                history.append(train_loss=train_loss, train_accuracy=train_accuracy,
+                               val_loss=None if val is None else val["loss"],
+                               val_accuracy=None if val is None else val["accuracy"],
+                               lr=lr, epoch_seconds=time.perf_counter() - epoch_started,
+                               images_per_second=images / max(train_seconds, 1e-12))
+                if bar is not None:
+                    postfix = {"loss": f"{train_loss:.4f}", "acc": f"{train_accuracy:.3f}",
+                               "img/s": f"{history.images_per_second[-1]:.0f}"}
+                    if val is not None:
+                        postfix.update({"val_loss": f"{val['loss']:.4f}",
+                                        "val_acc": f"{val['accuracy']:.3f}"})
+                    bar.set_postfix(postfix)
+            finally:
+                if bar is not None:
+                    bar.close()
+            if checkpoint_dir is not None:
+                state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch + 1,
+                         "history": history, "loader": checkpoint_loader, "extra": checkpoint_extra}
+                save_checkpoint(os.path.join(checkpoint_dir, "last.npz"), **state)
+                if val is not None and val["accuracy"] > best_accuracy:
+                    best_accuracy = val["accuracy"]
+                    save_checkpoint(os.path.join(checkpoint_dir, "best.npz"), **state)
+            interrupts.raise_if_interrupted()  # one that a __del__ swallowed while the epoch ended
     return history
 
 
@@ -430,4 +604,4 @@ def evaluate(model, loader, loss_fn=None):
     return {"loss": loss_sum / seen, "accuracy": int(np.trace(confusion)) / seen, "confusion": confusion}
 
 
-__all__ = ["History", "NonFiniteLossError", "clip_grad_norm_", "evaluate", "fit"]
+__all__ = ["History", "LossDivergedError", "NonFiniteLossError", "clip_grad_norm_", "evaluate", "fit"]
