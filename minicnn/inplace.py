@@ -75,6 +75,15 @@ def check_saved_versions(function):
             )
 
 
+def mark_written(tensor):
+    """Count a write made straight into ``tensor.data`` (an optimizer step), as an in-place op would.
+
+    A graph built before the write then refuses to backpropagate through the
+    old value, instead of silently using the new one.
+    """
+    tensor._version_counter.value += 1
+
+
 def update_in_place(tensor, op, function, *operands, casting="same_kind"):
     """Write ``function(tensor, *operands)`` into ``tensor``'s own array and return ``tensor``.
 
@@ -104,7 +113,7 @@ def update_in_place(tensor, op, function, *operands, casting="same_kind"):
         raise TypeError(f"{op}: the result has dtype {result.dtype}, which cannot be stored in place in a "
                         f"tensor of dtype {tensor.dtype}; convert first, e.g. x = x.astype('float32')")
     tensor.data[...] = result.data  # every view of this array sees the new values
-    tensor._version_counter.value += 1
+    mark_written(tensor)
     if recording:
         for consumer in filter(None, (ref() for ref in tensor._consumers)):
             consumer.inputs = tuple(previous if t is tensor else t for t in consumer.inputs)

@@ -335,3 +335,22 @@ def test_a_manual_update_between_two_steps_trains_like_the_optimizer():
         optimizer.step()
     for name, value in model.state_dict().items():
         np.testing.assert_allclose(value, reference.state_dict()[name], rtol=1e-5, atol=1e-6)
+
+
+def test_backward_through_a_graph_built_before_an_optimizer_step_is_refused_as_in_pytorch():
+    torch = require_torch()
+    model, x, labels = _model_and_batch()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    loss = F.cross_entropy(model(x), labels)
+    loss.backward()
+    optimizer.step()  # changes the weights the graph's conv and linear saved
+    with pytest.raises(RuntimeError, match=r"backward: the input 1 .* of (Linear|Conv2d) was changed by an in-place"):
+        loss.backward()
+
+    layer = torch.nn.Linear(3, 2)
+    torch_optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    torch_loss = layer(torch.ones(1, 3, requires_grad=True)).sum()  # d(input) needs the weight: saved
+    torch_loss.backward(retain_graph=True)
+    torch_optimizer.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch_loss.backward()

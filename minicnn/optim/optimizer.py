@@ -40,6 +40,7 @@ import numpy as np
 
 from minicnn.backend import get_array_module
 from minicnn.device import device_of, move_array
+from minicnn.inplace import mark_written
 from minicnn.tensor import Tensor, enable_grad
 
 # Scalars (not arrays) that an update rule keeps in a parameter's state.
@@ -249,6 +250,7 @@ class Optimizer:
                 if state:
                     _follow_device(state, param.data)
                 self._update(param.data, grad, state, group)
+                mark_written(param)  # a graph built before this step may no longer backpropagate
         return loss
 
     def _gradient_of(self, param):
