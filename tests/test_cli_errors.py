@@ -1,7 +1,7 @@
 """The command line never prints a traceback for a user's mistake or the machine's limits.
 
 Each expected failure is one line on stderr, naming the problem and what to do, with an exit status
-of its own (the table in minicnn/cli.py); --debug adds the traceback; Ctrl-C says "interrupted" and
+of its own (the table in minicnn/cli_errors.py); --debug adds the traceback; Ctrl-C says "interrupted" and
 exits 130.  Most checks run ``main(argv)`` in this process, with the disk, the network and memory
 failing on cue through monkeypatch; a few run ``python -m minicnn`` as a user would.
 """
@@ -289,7 +289,7 @@ def test_ctrl_c_while_the_error_is_being_printed_still_ends_quietly(capsys, monk
             raise KeyboardInterrupt  # the user presses Ctrl-C just as the error line goes out
         said.append(line)
 
-    monkeypatch.setattr(cli, "_say", say)
+    monkeypatch.setattr(cli, "say", say)
     monkeypatch.setattr(minicnn.train, "fit", _raise(MemoryError()))
     assert main(["train", *TINY, "--output", str(paths["out"])]) == 130
     assert said == [None, "minicnn train: interrupted"]

@@ -1,16 +1,14 @@
 """summary refuses an input whose trace cannot fit in memory, from an estimate made on two small images;
 inputs that clearly fit are traced exactly as before, without any estimate."""
-import importlib
 import tracemalloc
 
 import numpy as np
 import pytest
 
 import minicnn
-from minicnn import models, nn
-from minicnn.summary import _estimate_memory, summary
-
-summary_module = importlib.import_module("minicnn.summary")  # minicnn.summary, the attribute, is the function
+from minicnn import models, nn, summary_memory
+from minicnn.summary import summary
+from minicnn.summary_memory import _estimate_memory
 
 
 def vgg():
@@ -55,22 +53,22 @@ def test_a_huge_input_is_refused_at_once_with_the_estimate_and_the_memory_availa
 
 
 def test_the_memory_available_decides(monkeypatch):
-    monkeypatch.setattr(summary_module, "_available_memory", lambda device: 2**16)  # a 64 KiB machine
+    monkeypatch.setattr(summary_memory, "_available_memory", lambda device: 2**16)  # a 64 KiB machine
     with pytest.raises(MemoryError, match="0.0 GiB of memory is available"):
         summary(vgg(), (3, 32, 32))
     assert summary(vgg(), (3, 32, 32), check_memory=False).totals.params > 0
 
 
 def test_without_an_answer_about_memory_nothing_is_refused(monkeypatch):
-    monkeypatch.setattr(summary_module, "_available_memory", lambda device: None)
-    monkeypatch.setattr(summary_module, "_estimate_memory", pytest.fail)
+    monkeypatch.setattr(summary_memory, "_available_memory", lambda device: None)
+    monkeypatch.setattr(summary_memory, "_estimate_memory", pytest.fail)
     assert len(summary(vgg(), (3, 32, 32))) > 0
 
 
 def test_an_input_that_clearly_fits_is_traced_without_an_estimate(monkeypatch):
     model = vgg()
     before = str(summary(model, (3, 64, 64)))
-    monkeypatch.setattr(summary_module, "_estimate_memory", pytest.fail)
+    monkeypatch.setattr(summary_memory, "_estimate_memory", pytest.fail)
     assert str(summary(model, (3, 64, 64))) == before
 
 
@@ -78,10 +76,10 @@ def test_a_model_that_takes_one_input_size_only_gets_no_estimate_and_is_traced(m
     minicnn.manual_seed(0)
     fixed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 298 * 298, 2))  # 300x300 only
     assert _estimate_memory(fixed, "Sequential", (1, 3, 300, 300), np.float32) is None  # every probe refused
-    monkeypatch.setattr(summary_module, "_available_memory", lambda device: 2**16)
+    monkeypatch.setattr(summary_memory, "_available_memory", lambda device: 2**16)
     assert summary(fixed, (3, 300, 300)).rows[-1].output_shape == (1, 2)
 
 
 def test_the_memory_available_is_read_from_the_system():
-    available = summary_module._available_memory("cpu")
+    available = summary_memory._available_memory("cpu")
     assert available is None or available > 0
