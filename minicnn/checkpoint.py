@@ -28,8 +28,8 @@ NumPy saves natively.  Entries for objects that were not given are absent.
 Two promises, whatever happens: a checkpoint on disk is always a whole one
 (written to ``.<name>.<pid>.<random>.tmp`` beside it, then renamed over it, with
 Ctrl-C held until the rename is done; the next write into the folder removes
-what a killed process left), and a load that fails changes nothing (every entry
-is checked before any object is touched).
+what a killed process left; see ``minicnn.atomic_files``), and a load that
+fails changes nothing (every entry is checked before any object is touched).
 
 >>> save_checkpoint("runs/last.npz", model, optimizer, scheduler, epoch=3, history=history, loader=loader)
 >>> info = load_checkpoint("runs/last.npz", model, optimizer, scheduler, loader=loader)
@@ -39,14 +39,13 @@ is checked before any object is touched).
 import json
 import numbers
 import os
-import re
-import signal
-import tempfile
-import threading
 import zipfile
 
 import numpy as np
 
+from minicnn.atomic_files import remove_stale_temporary_files, write_atomically
+from minicnn.history import History
+from minicnn.interrupts import InterruptGuard
 from minicnn.nn import Module
 from minicnn.random import get_rng_state, set_rng_state
 
@@ -55,58 +54,6 @@ FORMAT_VERSION = 1
 _MODEL_PREFIX = "model/"
 _OPTIMIZER_STATE_PREFIX = "optimizer/state/"
 _OPTIMIZER_GROUPS_KEY = "optimizer/param_groups"
-# ".last.npz.4242.k3j9x_q1.tmp": the target's name, the writing process, mkstemp's random part.
-_TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
-_writing_now = set()  # temporary files this process is writing at the moment: never stale
-
-
-class InterruptGuard:
-    """Ctrl-C (SIGINT) inside a ``with`` block: held until the block ends (``hold=True``) or raised at once
-    and remembered (``hold=False``), so that no interrupt is ever lost.
-
-    Why: a KeyboardInterrupt raised at an unlucky moment used to vanish.  NumPy's
-    ``savez`` closes its zip archive in a ``finally`` that then fails, turning the
-    interrupt into a ValueError; and one raised while a ``__del__`` runs (a
-    ZipFile's, a progress bar's) is printed as "Exception ignored" and dropped, so
-    training went on.  Holding Ctrl-C over a checkpoint write keeps the write
-    whole; remembering it lets ``fit`` raise it again (``raise_if_interrupted``).
-
-    It acts only in the main thread (the only one signals reach) and where Ctrl-C
-    raises KeyboardInterrupt (Python's default handler or an enclosing ``InterruptGuard``);
-    under any other SIGINT handler it changes nothing.
-    """
-
-    def __init__(self, hold):
-        self.hold = hold
-        self.interrupted = False
-        self._previous = None
-
-    def __enter__(self):
-        current = signal.getsignal(signal.SIGINT)
-        enclosing = getattr(current, "__self__", None)
-        raises = current is signal.default_int_handler or isinstance(enclosing, InterruptGuard)
-        if raises and threading.current_thread() is threading.main_thread():
-            self._previous = current
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.interrupted = True
-        if not self.hold:
-            self._previous(signum, frame)  # raises KeyboardInterrupt (an enclosing guard remembers it too)
-
-    def __exit__(self, *exception):
-        previous, self._previous = self._previous, None
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-            if self.hold and self.interrupted:
-                previous(signal.SIGINT, None)  # the held Ctrl-C, now that the block is done
-        return False
-
-    def raise_if_interrupted(self):
-        """Raise KeyboardInterrupt if a Ctrl-C came, even one that a ``__del__`` swallowed."""
-        if self.interrupted:
-            raise KeyboardInterrupt
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -199,25 +146,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch=0, histor
 
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    with InterruptGuard(hold=True):
-        remove_stale_temporary_files(folder)
-        # Same folder as the target: os.replace is only atomic within one file system.
-        handle, temporary_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.",
-                                                  suffix=".tmp", dir=folder)
-        _writing_now.add(temporary_path)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)  # a file object: NumPy appends no ".npz" to the name
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary_path, path)
-        except BaseException:
-            if os.path.exists(temporary_path):
-                os.remove(temporary_path)
-            raise
-        finally:
-            _writing_now.discard(temporary_path)
-        _fsync_folder(folder)
+    # A file object: NumPy appends no ".npz" to the name.
+    write_atomically(path, lambda file: np.savez(file, **arrays))
     return path
 
 
@@ -225,64 +155,6 @@ def _refuse_folder(function, path):
     if os.path.isdir(path):
         raise IsADirectoryError(f"{function}: {path!r} is a folder; a checkpoint is a file, e.g. "
                                 f"{os.path.join(path, 'last.npz')!r}")
-
-
-def _fsync_folder(folder):
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
-def _process_is_gone(pid):
-    """True only when no process ``pid`` exists (POSIX); elsewhere we cannot tell, so False."""
-    if os.name != "posix":
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists, under another user
-        return False
-    return False
-
-
-def remove_stale_temporary_files(folder):
-    """Delete the temporary files that killed checkpoint writers left in ``folder``; returns their names.
-
-    Only names of ``save_checkpoint``'s own pattern (``.<target>.<pid>.<random>.tmp``)
-    are considered, and of those only files whose writer is gone: a process that
-    no longer exists, or this one when it is not writing that file now (a run
-    restarted under the same pid, as in a container).  Another live run's
-    write in progress is left alone.
-    """
-    removed = []
-    folder = os.path.abspath(folder)
-    try:
-        names = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return removed
-    for name in names:
-        match = _TEMPORARY_NAME.match(name)
-        if match is None:
-            continue
-        path = os.path.join(folder, name)
-        pid = int(match["pid"])
-        stale = path not in _writing_now if pid == os.getpid() else _process_is_gone(pid)
-        if stale:
-            try:
-                os.remove(path)
-                removed.append(name)
-            except FileNotFoundError:  # another run cleaned it first
-                pass
-    return removed
 
 
 # --- reading and checking ------------------------------------------------------------------------
@@ -387,9 +259,6 @@ def _rng_state(arrays, path):
 def _history(arrays, path, epoch):
     if "history" not in arrays:
         return None
-    # Imported here: minicnn.train imports this module to write its checkpoints.
-    from minicnn.train import History
-
     try:
         history = History.from_dict(_read_json(arrays, "history", path))
     except (TypeError, ValueError) as error:

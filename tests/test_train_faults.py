@@ -250,7 +250,8 @@ def test_ctrl_c_at_any_line_of_fit_stops_it_and_leaves_whole_checkpoints(tmp_pat
     traced(survey, resumed_fit, tmp_path / "survey")
     # Half the moments inside a checkpoint write or a zip file's code (its __del__ included), half anywhere.
     writing = [index + 1 for index, name in enumerate(survey.lines)
-               if name.endswith(("zipfile.py", "_npyio_impl.py", "checkpoint.py", "format.py"))]
+               if name.endswith(("zipfile.py", "_npyio_impl.py", "checkpoint.py", "atomic_files.py",
+                                 "interrupts.py", "format.py"))]
     rng = random.Random(0)
     moments = rng.sample(writing, 30) + rng.sample(range(1, survey.count + 1), 30)
     for at in moments:
