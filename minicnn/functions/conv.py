@@ -15,6 +15,7 @@ buffer: the next layer's im2col wants channels first, so the transpose is free.
 """
 from minicnn.backend import kernels_for
 from minicnn.backend.cpu.im2col import conv_output_size
+from minicnn.functions.dtypes import check_input_and_weight
 from minicnn.tensor import Function, Tensor
 
 
@@ -121,12 +122,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
         if bias.shape != (out_channels,):
             raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
-    for name, t in (("input", x), ("weight", weight)):
-        if t.dtype.kind != "f":
-            raise TypeError(f"{op}: expected a floating-point {name}, got dtype {t.dtype}; "
-                            f"convert images with x.astype('float32') (or transforms.ToTensor)")
-    if x.dtype != weight.dtype:
-        raise TypeError(f"{op}: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
+    check_input_and_weight(op, x, weight)
     out_size = tuple(
         conv_output_size(size, k, s, p, d)
         for size, k, s, p, d in zip((h, w), (kh, kw), stride, padding, dilation)

@@ -4,6 +4,7 @@ Backward: dx = gy · W,  dW = gyᵀ · x,  db = Σ gy over every axis but the la
 Leading axes of x (batch, sequence, ...) are flattened into one for the products.
 """
 from minicnn.backend import kernels_for
+from minicnn.functions.dtypes import check_input_and_weight
 from minicnn.tensor import Function, Tensor
 
 
@@ -36,12 +37,7 @@ def linear(input, weight, bias=None):  # noqa: A002  (PyTorch's argument name)
     for name, t in (("input", input), ("weight", weight)):
         if not isinstance(t, Tensor):
             raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
-    for name, t in (("input", input), ("weight", weight)):
-        if t.dtype.kind != "f":
-            raise TypeError(f"linear: expected a floating-point {name}, got dtype {t.dtype}; "
-                            f"convert it with .astype('float32')")
-    if input.dtype != weight.dtype:
-        raise TypeError(f"linear: input dtype {input.dtype} differs from weight dtype {weight.dtype}")
+    check_input_and_weight("linear", input, weight)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
