@@ -174,7 +174,7 @@ def _missing_file_error(name, folder, wanted, resources):
     return FileNotFoundError(
         f"load_dataset: '{name}' needs {', '.join(wanted)} in {folder}; download "
         f"{', '.join(resources.sha256)} from {urls} (see {resources.homepage}), "
-        f"or pass download=True to fetch them")
+        f"or pass download=True (minicnn train --download) to fetch them")
 
 
 def _fetch(name, folder, file_name):
