@@ -4,7 +4,8 @@
 * ``filters(model)``: the first conv layer's filters, one small image each;
 * ``feature_maps(model, image)``: what one image looks like after each stage of a model;
 * ``confusion_matrix(matrix, classes)``: which classes the model mixes up;
-* ``benchmark_bars(results)``: minicnn's speed relative to PyTorch, per benchmark case.
+* ``benchmark_bars(results)``: minicnn's speed relative to PyTorch, per benchmark case;
+* ``im2col_picture(image_or_shape, kernel_size)``: a convolution's windows and the column matrix they become.
 
 Each function returns a ``matplotlib.figure.Figure`` and, given ``save="runs/curves.png"``, also writes it
 as a PNG (creating the folder).
@@ -25,5 +26,6 @@ from minicnn.viz.benchmarks import benchmark_bars
 from minicnn.viz.confusion import confusion_matrix
 from minicnn.viz.conv_filters import filters
 from minicnn.viz.curves import training_curves
+from minicnn.viz.im2col import im2col_picture
 
-__all__ = ["benchmark_bars", "confusion_matrix", "feature_maps", "filters", "training_curves"]
+__all__ = ["benchmark_bars", "confusion_matrix", "feature_maps", "filters", "im2col_picture", "training_curves"]
