@@ -5,7 +5,9 @@
 * ``feature_maps(model, image)``: what one image looks like after each stage of a model;
 * ``confusion_matrix(matrix, classes)``: which classes the model mixes up;
 * ``benchmark_bars(results)``: minicnn's speed relative to PyTorch, per benchmark case;
-* ``im2col_picture(image_or_shape, kernel_size)``: a convolution's windows and the column matrix they become.
+* ``im2col_picture(image_or_shape, kernel_size)``: a convolution's windows and the column matrix they become;
+* ``cpu_torch_times(cpu_ops)`` and ``cpu_gpu_times(gpu_ops)``: the recorded benchmarks of
+  ``benchmarks/results/`` (read by ``load_benchmark_results``), CPU against PyTorch and CPU against GPU.
 
 Each function returns a ``matplotlib.figure.Figure`` and, given ``save="runs/curves.png"``, also writes it
 as a PNG (creating the folder).
@@ -26,6 +28,8 @@ from minicnn.viz.benchmarks import benchmark_bars
 from minicnn.viz.confusion import confusion_matrix
 from minicnn.viz.conv_filters import filters
 from minicnn.viz.curves import training_curves
+from minicnn.viz.device_benchmarks import cpu_gpu_rows, cpu_gpu_times, cpu_torch_times, load_benchmark_results
 from minicnn.viz.im2col import im2col_picture
 
-__all__ = ["benchmark_bars", "confusion_matrix", "feature_maps", "filters", "im2col_picture", "training_curves"]
+__all__ = ["benchmark_bars", "confusion_matrix", "cpu_gpu_rows", "cpu_gpu_times", "cpu_torch_times", "feature_maps",
+           "filters", "im2col_picture", "load_benchmark_results", "training_curves"]
