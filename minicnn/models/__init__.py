@@ -9,6 +9,9 @@ builders in a ``MODELS`` dict; this package gathers them.  As in torchvision,
 >>> "resnet50" in models.list_models()
 True
 >>> model = models.get_model("vgg11_bn", num_classes=10, width_multiplier=0.25)
+
+``linear_to_conv`` (convert.py) turns any fully connected layer into the convolution that computes it,
+the rule behind VGG's fully-convolutional test mode.
 """
 from minicnn.models import alexnet as _alexnet
 from minicnn.models import googlenet as _googlenet
@@ -19,6 +22,7 @@ from minicnn.models import resnet as _resnet
 from minicnn.models import resnet_cifar as _resnet_cifar
 from minicnn.models import vgg as _vgg
 from minicnn.models.alexnet import *  # noqa: F403
+from minicnn.models.convert import linear_to_conv  # noqa: F401
 from minicnn.models.googlenet import GoogLeNetOutputs, googlenet_loss, load_torchvision_state_dict  # noqa: F401
 from minicnn.models.googlenet import *  # noqa: F403
 from minicnn.models.mobilenet_v1 import *  # noqa: F403

@@ -18,6 +18,7 @@ the classifier into convolutions for the paper's dense test-time evaluation.
 import numbers
 
 from minicnn import nn
+from minicnn.models.convert import linear_to_conv
 from minicnn.nn import functional as F
 from minicnn.tensor import Tensor
 
@@ -189,19 +190,6 @@ class VGG(nn.Module):
         return FullyConvolutionalVGG(self)
 
 
-def _conv_from_linear(linear, in_channels, kernel_size):
-    """A Conv2d computing ``linear`` at every kernel_size x kernel_size window, sharing its weights.
-
-    Linear's weight (out, C·k·k) reads a flattened (C, k, k) input, so reshaping it to (out, C, k, k)
-    gives the filter that computes the same sum; the reshape is a view of the same memory.
-    """
-    conv = nn.Conv2d(in_channels, linear.out_features, kernel_size)  # its random filters are replaced at once
-    conv.weight = nn.Parameter(linear.weight.data.reshape(linear.out_features, in_channels,
-                                                          kernel_size, kernel_size))
-    conv.bias = linear.bias
-    return conv
-
-
 class FullyConvolutionalVGG(nn.Module):
     """VGG for dense evaluation (paper, section 3.2): fc6 → 7x7 conv, fc7 and fc8 → 1x1 convs.
 
@@ -226,9 +214,9 @@ class FullyConvolutionalVGG(nn.Module):
         feature_channels = fc6.in_features // (FEATURE_SIZE * FEATURE_SIZE)
         # Same slots as the original classifier, so the keys stay classifier.0/.3/.6.
         self.classifier = nn.Sequential(
-            _conv_from_linear(fc6, feature_channels, FEATURE_SIZE), nn.ReLU(), nn.Dropout(p=dropouts[0].p),
-            _conv_from_linear(fc7, fc7.in_features, 1), nn.ReLU(), nn.Dropout(p=dropouts[1].p),
-            _conv_from_linear(fc8, fc8.in_features, 1),
+            linear_to_conv(fc6, feature_channels, FEATURE_SIZE), nn.ReLU(), nn.Dropout(p=dropouts[0].p),
+            linear_to_conv(fc7, fc7.in_features, 1), nn.ReLU(), nn.Dropout(p=dropouts[1].p),
+            linear_to_conv(fc8, fc8.in_features, 1),
         )
         self.train(model.training)
 
