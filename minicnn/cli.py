@@ -105,7 +105,7 @@ def build_parser():
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                        help="random crops (and flips for non-digit data)")
     train.add_argument("--width", type=_positive_float, default=DEFAULTS["width"],
-                       help="width multiplier for CPU-sized variants (VGG, MobileNet)")
+                       help="width multiplier for CPU-sized variants (VGG, MobileNet, CIFAR ResNet/plain)")
     train.add_argument("--device", default="cpu")
     train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"])
     train.add_argument("--output", default=DEFAULTS["output"], help="folder for checkpoint and plots")
@@ -226,11 +226,11 @@ def _build_model(name, num_classes, in_channels, width):
     from minicnn import models
 
     options = {"num_classes": num_classes}
-    if name.startswith("vgg"):
+    if name.startswith(("vgg", "cifar_")):
         options.update(width_multiplier=width, in_channels=in_channels)
     elif name.startswith("mobilenet"):
         options.update(width_mult=width)
-    elif name.startswith(("resnet", "resnext", "cifar_")):
+    elif name.startswith(("resnet", "resnext")):
         options.update(in_channels=in_channels)
     try:
         return models.get_model(name, **options)
@@ -327,7 +327,7 @@ def _train(args):
     config = dict(model=args.model, dataset=args.dataset, width=args.width, in_channels=int(in_channels),
                   num_classes=len(train_set.classes), classes=list(train_set.classes), seed=args.seed)
     parameters = sum(p.numel() for p in model.parameters())
-    width = f"width {args.width}, " if args.model.startswith(("vgg", "mobilenet")) else ""
+    width = f"width {args.width}, " if args.model.startswith(("vgg", "mobilenet", "cifar_")) else ""
     print(f"minicnn train: {args.model} ({width}{parameters:,} parameters) on {args.dataset}: "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
     started = time.perf_counter()

@@ -22,11 +22,15 @@ the input is subsampled (every second pixel) and the new channels are zeros.
 So a ResNet has exactly the parameters of its plain net (0.27M for 20 layers);
 their state_dicts even have the same keys.  ``shortcut="B"`` swaps in
 projections (1×1 conv + BN) on those changes instead, as the ImageNet nets do.
+``width_multiplier`` scales the 16/32/64 filters (as VGG's does) for
+CPU-sized experiments: at 0.25 they are 4/8/16, and cifar_resnet20 has 17k
+parameters.
 
 >>> model = cifar_resnet20()
 >>> model(minicnn.randn(8, 3, 32, 32)).shape
 (8, 10)
 """
+import math
 import numbers
 
 import minicnn.nn.functional as F
@@ -119,16 +123,36 @@ def check_cifar_depth(model_name, depth):
     return (depth - 2) // 6
 
 
+def check_width_multiplier(model_name, width_multiplier):
+    """``width_multiplier`` as a float, or a TypeError/ValueError naming the model."""
+    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real):
+        raise TypeError(f"{model_name}: width_multiplier must be a number, "
+                        f"got {type(width_multiplier).__name__} {width_multiplier!r}")
+    if not (width_multiplier > 0 and math.isfinite(width_multiplier)):  # NaN fails both comparisons
+        raise ValueError(f"{model_name}: width_multiplier must be a positive finite number, got {width_multiplier}")
+    return float(width_multiplier)
+
+
+def cifar_stage_planes(width_multiplier=1.0):
+    """The three stages' filter counts scaled by ``width_multiplier``, each at least 1.
+
+    >>> cifar_stage_planes(0.25)
+    (4, 8, 16)
+    """
+    return tuple(max(1, round(planes * width_multiplier)) for planes in CIFAR_STAGE_PLANES)
+
+
 class CifarResNet(nn.Module):
     """Section 4.2's net of ``depth`` = 6n + 2 layers, with shortcuts (``residual=True``) or plain.
 
     ``shortcut``: "A" (zero-padding identity, the paper's CIFAR choice) or "B"
     (projection where the shape changes).  ``zero_init_residual``: γ = 0 in
     each block's last BN, so every residual block starts as relu(shortcut(x)).
+    ``width_multiplier`` scales the stage filters 16/32/64 (rounded, at least 1).
     """
 
     def __init__(self, depth, num_classes=10, residual=True, shortcut="A", zero_init_residual=False,
-                 in_channels=3, name=None):
+                 in_channels=3, name=None, width_multiplier=1.0):
         super().__init__()
         name = name or f"cifar_{'resnet' if residual else 'plain'}{depth}"
         blocks_per_stage = check_cifar_depth(name, depth)
@@ -140,15 +164,17 @@ class CifarResNet(nn.Module):
         self.depth, self.residual, self.shortcut = depth, bool(residual), shortcut
         self.in_channels = check_positive_int(name, "in_channels", in_channels)
         num_classes = check_positive_int(name, "num_classes", num_classes)
-        self.in_planes = CIFAR_STAGE_PLANES[0]
+        self.width_multiplier = check_width_multiplier(name, width_multiplier)
+        stage_planes = cifar_stage_planes(self.width_multiplier)
+        self.in_planes = stage_planes[0]
 
-        self.conv1 = conv3x3(in_channels, CIFAR_STAGE_PLANES[0])
-        self.bn1 = nn.BatchNorm2d(CIFAR_STAGE_PLANES[0])
+        self.conv1 = conv3x3(in_channels, stage_planes[0])
+        self.bn1 = nn.BatchNorm2d(stage_planes[0])
         self.relu = nn.ReLU()
-        for index, (planes, stride) in enumerate(zip(CIFAR_STAGE_PLANES, CIFAR_STAGE_STRIDES), start=1):
+        for index, (planes, stride) in enumerate(zip(stage_planes, CIFAR_STAGE_STRIDES), start=1):
             setattr(self, f"layer{index}", self._make_stage(planes, blocks_per_stage, stride))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(CIFAR_STAGE_PLANES[-1], num_classes)
+        self.fc = nn.Linear(stage_planes[-1], num_classes)
 
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -180,14 +206,19 @@ class CifarResNet(nn.Module):
         check_image_batch(self.name, x, self.in_channels)
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.flatten(self.avgpool(x), 1))  # (N, 64) → (N, num_classes)
+        return self.fc(F.flatten(self.avgpool(x), 1))  # (N, 64·width) → (N, num_classes)
 
     def extra_repr(self):
-        return f"depth={self.depth}, residual={self.residual}, shortcut={self.shortcut!r}"
+        width = f", width_multiplier={self.width_multiplier}" if self.width_multiplier != 1.0 else ""
+        return f"depth={self.depth}, residual={self.residual}, shortcut={self.shortcut!r}{width}"
 
 
 def cifar_resnet(depth, num_classes=10, **kwargs):
-    """The CIFAR ResNet with ``depth`` = 6n + 2 layers; ``kwargs`` go to ``CifarResNet``."""
+    """The CIFAR ResNet with ``depth`` = 6n + 2 layers; ``kwargs`` go to ``CifarResNet``.
+
+    >>> cifar_resnet(56, width_multiplier=0.25)(minicnn.randn(2, 3, 32, 32)).shape
+    (2, 10)
+    """
     kwargs.setdefault("name", f"cifar_resnet{depth}")
     return CifarResNet(depth, num_classes, residual=True, **kwargs)
 
