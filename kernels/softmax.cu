@@ -92,11 +92,12 @@ __device__ inline SoftmaxRow warp_row(long long first, long long rows, long long
     return r;
 }
 
-// Max of the row, in every lane. Each lane starts from class 0 (every row has one),
-// so lanes that own no class (C < 32) cannot change the result.
+// Max of the row, in every lane. Each lane starts from class 0, so lanes that own no
+// class (C < 32) cannot change the result. A row of no classes (softmax over an axis of
+// length 0) has no class 0 to read: its array may be empty, a null pointer on the GPU.
 template <typename T>
 __device__ T row_max(const T* x, const SoftmaxRow& r, long long classes, int lane) {
-    T value = r.active ? x[r.base] : T(0);
+    T value = r.active && classes > 0 ? x[r.base] : T(0);
     for (long long c = lane; r.active && c < classes; c += warpSize) {
         const T v = x[r.base + c * r.stride];
         value = v > value ? v : value;

@@ -77,5 +77,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"cpu only: {reason}"))
 
 
+@pytest.fixture(autouse=True)
+def _a_gpu_fault_names_its_test(request):
+    """On a real GPU, wait for each test's kernels and stop the run at the first fault.
+
+    Kernels run asynchronously: an illegal memory access surfaces at some later CUDA call, in whichever
+    test makes it, and it poisons the CUDA context, so every test after it fails too (the first GPU
+    session: one kernel's bad read showed up as 340 failures in the tests that followed). Synchronising
+    after each test pins the fault on the test that launched it and ends the run there, saying so.
+    """
+    yield
+    cupy = sys.modules.get("cupy")
+    if cupy is None or not hasattr(getattr(cupy, "cuda", None), "Device"):
+        return  # no CuPy imported, or the tests' fake one (whose launches are synchronous)
+    from minicnn import cuda
+
+    if not cuda.is_available():
+        return
+    try:
+        cupy.cuda.Device().synchronize()
+    except Exception as error:  # CUDADriverError / CUDARuntimeError: the context is lost
+        pytest.exit(f"{request.node.nodeid}: the GPU faulted while this test ran ({type(error).__name__}: "
+                    f"{error}); the CUDA context is lost, so no later test could run", returncode=1)
+
+
 def pytest_report_header(config):
     return f"minicnn test device: {config.minicnn_test_device} (set {TEST_DEVICE_VARIABLE} to change)"
