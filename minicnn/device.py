@@ -24,7 +24,7 @@ import numpy as np
 from minicnn import cuda
 
 __all__ = ["set_default_device", "get_default_device", "normalize_device", "move_array", "device_of",
-           "is_gpu_array"]
+           "is_gpu_array", "array_module"]
 
 ENVIRONMENT_VARIABLE = "MINICNN_DEVICE"
 
@@ -75,6 +75,19 @@ def move_array(array, device, op="to"):
     import cupy
 
     return cupy.asarray(array)
+
+
+def array_module(device, op="to"):
+    """NumPy for "cpu", CuPy for "cuda" (None: the default device): where to build an array in place.
+
+    Raises RuntimeError naming the reason when "cuda" is asked for and no GPU is usable.
+    """
+    if normalize_device(op, device) == "cpu":
+        return np
+    cuda.require(op)
+    import cupy
+
+    return cupy
 
 
 def set_default_device(device):
