@@ -132,13 +132,31 @@ def _train_step_rows(function, train_step):
     return [_row("model", case, cpu_ms, gpu_ms)]
 
 
+def _vgg16_step_rows(function, vgg16_step):
+    """bench_gpu.py's VGG-16 step (files before it was added have none): minicnn per device, PyTorch's GPU."""
+    if not vgg16_step:
+        return []
+    steps = {(row.get("framework"), row.get("device")): row for row in vgg16_step if isinstance(row, Mapping)}
+    if not {("minicnn", "cuda"), ("minicnn", "cpu")} <= set(steps):
+        raise ValueError(f"{function}: vgg16_step must hold minicnn's 'cuda' and 'cpu' rows, got {vgg16_step!r:.160}")
+    cpu_ms = _milliseconds(function, steps[("minicnn", "cpu")], "step_ms", "vgg16_step (cpu)")
+    gpu_ms = _milliseconds(function, steps[("minicnn", "cuda")], "step_ms", "vgg16_step (cuda)")
+    torch_ms = None
+    if ("torch", "cuda") in steps:
+        torch_ms = _milliseconds(function, steps[("torch", "cuda")], "step_ms", "vgg16_step (torch)")
+    row = steps[("minicnn", "cuda")]
+    case = f"training step, VGG-16 {row.get('size')}x{row.get('size')}, batch {row.get('batch')}"
+    return [_row("model", case, cpu_ms, gpu_ms, torch_ms)]
+
+
 def cpu_gpu_rows(gpu_ops):
     """One row for each thing ``bench_gpu.py`` timed on both devices: its kernels, its ops, then the model.
 
     Each row is ``{"table": "kernel" | "op" | "model", "case": str, "cpu_ms", "gpu_ms", "speedup": cpu_ms /
     gpu_ms, "torch_gpu_ms": float or None}``.  A kernel row is the CUDA kernel against the NumPy kernel of
     the same name on the same inputs; an op row is forward + backward through minicnn on "cuda" and on
-    "cpu", with PyTorch CUDA's time where it ran; the model row is one SGD step on each device.
+    "cpu", with PyTorch CUDA's time where it ran; the model rows are one SGD step on each device (the main
+    job's model, then VGG-16 at 224×224 with PyTorch + cuDNN's time where the file has it).
     ``gpu_ops`` is the parsed ``gpu_ops.json`` (or the whole ``load_benchmark_results`` dict).
 
     >>> rows = cpu_gpu_rows(json.load(open("benchmarks/results/gpu_ops.json")))
@@ -158,7 +176,8 @@ def cpu_gpu_rows(gpu_ops):
         if torch_ms is not None:
             torch_ms = _milliseconds(function, op, "torch_cuda_ms", where)
         rows.append(_row("op", op.get("op"), cpu_ms, gpu_ms, torch_ms))
-    return rows + _train_step_rows(function, gpu_ops["train_step"])
+    return (rows + _train_step_rows(function, gpu_ops["train_step"])
+            + _vgg16_step_rows(function, gpu_ops.get("vgg16_step")))
 
 
 # --- pictures -----------------------------------------------------------------------------------------

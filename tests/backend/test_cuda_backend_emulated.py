@@ -221,10 +221,13 @@ def test_teaching_gemm_matches_matmul(emulated_gpu, dtype):
         product = cuda_kernels.matmul(on_fake_gpu(a), on_fake_gpu(b))
     finally:
         cuda_kernels.use_teaching_gemm(False)
-    assert emulated_gpu == [f"gemm_{'f32' if dtype == np.float32 else 'f64'}"]
+    suffix = "f32" if dtype == np.float32 else "f64"
+    assert emulated_gpu == [f"gemm_blocked_{suffix}"]
     assert_same(product, a @ b, dtype)
     assert type(cuda_kernels.matmul(on_fake_gpu(a), on_fake_gpu(b))) is FakeGpuArray  # cuBLAS path
     assert len(emulated_gpu) == 1
+    assert_same(cuda_kernels.gemm(on_fake_gpu(a), on_fake_gpu(b), kernel="tiled"), a @ b, dtype)
+    assert emulated_gpu == [f"gemm_blocked_{suffix}", f"gemm_{suffix}"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -236,13 +239,23 @@ def test_teaching_gemm_batches_grouped_products(emulated_gpu, dtype):
         product = cuda_kernels.matmul(on_fake_gpu(a), on_fake_gpu(b))
     finally:
         cuda_kernels.use_teaching_gemm(False)
-    assert emulated_gpu == [f"gemm_{'f32' if dtype == np.float32 else 'f64'}"]
+    assert emulated_gpu == [f"gemm_blocked_{'f32' if dtype == np.float32 else 'f64'}"]
     assert_same(product, a @ b, dtype)
 
 
-def test_teaching_gemm_refuses_grids_it_cannot_launch(emulated_gpu):
-    with pytest.raises(ValueError, match=r"gemm: the grid holds at most 65535 row tiles .* got M=1048561, batch=1"):
-        cuda_kernels.gemm(on_fake_gpu(np.zeros((1_048_561, 1), np.float32)), on_fake_gpu(np.zeros((1, 1), np.float32)))
+@pytest.mark.parametrize("kernel, rows", [("tiled", 1_048_561), ("blocked", 8_388_481)])
+def test_teaching_gemm_refuses_grids_it_cannot_launch(emulated_gpu, kernel, rows):
+    with pytest.raises(ValueError, match=rf"gemm: the grid holds at most 65535 row tiles \(M <= {rows - 1:,} for the "
+                                         rf"{kernel} kernel\) .* got M={rows}, batch=1"):
+        cuda_kernels.gemm(on_fake_gpu(np.zeros((rows, 1), np.float32)), on_fake_gpu(np.zeros((1, 1), np.float32)),
+                          kernel=kernel)
+    assert emulated_gpu == []
+
+
+def test_teaching_gemm_names_the_kernels_it_has(emulated_gpu):
+    with pytest.raises(ValueError, match=r"gemm: kernel must be one of \['blocked', 'tiled'\], got 'fast'"):
+        cuda_kernels.gemm(on_fake_gpu(np.zeros((2, 2), np.float32)), on_fake_gpu(np.zeros((2, 2), np.float32)),
+                          kernel="fast")
 
 
 def test_each_kernel_file_is_compiled_once(emulated_gpu):

@@ -216,6 +216,8 @@ def test_the_gpu_benchmark_runs_and_agrees_with_numpy(device, tmp_path):
     for row in results["kernels"] + results["gemm"] + results["ops"]:
         assert row["rel_error"] <= 1e-5, row
     assert [row["device"] for row in results["train_step"]] == ["cuda", "cpu"]
+    assert [(row["framework"], row["device"]) for row in results["vgg16_step"]] == [("minicnn", "cuda"),
+                                                                                    ("minicnn", "cpu")]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -225,9 +227,12 @@ def test_teaching_gemm_matches_cublas_and_drives_a_conv(device, dtype):
     from minicnn.backend.cuda import kernels as cuda_kernels
 
     rng = np.random.default_rng(5)
-    for a_shape, b_shape in [((37, 61), (61, 45)), ((3, 17, 33), (3, 33, 9)), ((1, 1), (1, 130))]:
+    for a_shape, b_shape in [((37, 61), (61, 45)), ((3, 17, 33), (3, 33, 9)), ((1, 1), (1, 130)),
+                             ((300, 77), (77, 260))]:
         a, b = (cupy.asarray(rng.standard_normal(s).astype(dtype)) for s in (a_shape, b_shape))
-        np.testing.assert_allclose(cuda_kernels.gemm(a, b).get(), cupy.matmul(a, b).get(), **tolerance(dtype))
+        for kernel in ("tiled", "blocked"):
+            np.testing.assert_allclose(cuda_kernels.gemm(a, b, kernel=kernel).get(), cupy.matmul(a, b).get(),
+                                       **tolerance(dtype), err_msg=kernel)
     cuda_kernels.use_teaching_gemm(True)
     try:
         compare_on_device(device, OPS["conv2d"][0], [rand(*s, seed=i) for i, s in enumerate(OPS["conv2d"][1])],

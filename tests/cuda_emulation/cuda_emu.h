@@ -54,7 +54,7 @@
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))  // as CUDA defines it: allowed anywhere among the decl-specifiers
 // __restrict__ is understood by g++ as it is.
 
 // ---------------------------------------------------------------- built-in variables

@@ -63,14 +63,14 @@ def emulated_col2im(emulator, cols, x_shape, stride, padding, dilation):
     return x
 
 
-def emulated_gemm(emulator, a, b):
-    """(batch, M, K) @ (batch, K, N) or 2-D, through gemm_<dtype>."""
+def emulated_gemm(emulator, a, b, op="gemm"):
+    """(batch, M, K) @ (batch, K, N) or 2-D, through <op>_<dtype> (op: "gemm" or "gemm_blocked")."""
     batched = a.ndim == 3
     a3, b3 = (a, b) if batched else (a[None], b[None])
     batch, m, k = a3.shape
     n = b3.shape[2]
     c = np.full((batch, m, n), np.nan, dtype=a.dtype)
-    emulator.launch_op("gemm", (m, n, batch), f"gemm_{suffix(a.dtype)}",
+    emulator.launch_op(op, (m, n, batch), f"{op}_{suffix(a.dtype)}",
                        [np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, m, n, k])
     return c if batched else c[0]
 
@@ -220,20 +220,34 @@ def test_depthwise_weight_reduction_over_more_entries_than_blocks(emulator):
 
 
 # --- gemm ------------------------------------------------------------------------
+GEMM_OPS = ["gemm", "gemm_blocked"]
+
+
+@pytest.mark.parametrize("op", GEMM_OPS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k", [(17, 33, 29), (16, 16, 16), (1, 1, 1), (5, 40, 3), (33, 2, 47)])
-def test_tiled_gemm_matches_matmul(emulator, m, n, k, dtype):
+def test_gemm_matches_matmul(emulator, m, n, k, dtype, op):
     rng = np.random.default_rng(7)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(emulated_gemm(emulator, a, b), a @ b, **tol)
+    np.testing.assert_allclose(emulated_gemm(emulator, a, b, op), a @ b, **tol)
 
 
-def test_batched_gemm_multiplies_each_slab(emulator):
+# Edges of the register-blocked kernel: a tile and a bit in M and N (the second block row and column hold
+# one row or column of C), K not a multiple of the 8-deep slice, and exactly one full tile.
+@pytest.mark.parametrize("m, n, k", [(129, 130, 13), (128, 128, 8), (3, 257, 9), (200, 1, 17)])
+def test_blocked_gemm_at_the_edges_of_its_tiles(emulator, m, n, k):
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    np.testing.assert_allclose(emulated_gemm(emulator, a, b, "gemm_blocked"), a @ b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", GEMM_OPS)
+def test_batched_gemm_multiplies_each_slab(emulator, op):
     rng = np.random.default_rng(8)
     a, b = rng.standard_normal((3, 17, 19)), rng.standard_normal((3, 19, 5))
-    np.testing.assert_allclose(emulated_gemm(emulator, a, b), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(emulated_gemm(emulator, a, b, op), a @ b, rtol=1e-12, atol=1e-12)
 
 
 # --- the launch table the CuPy backend and these tests share ------------------------
@@ -242,6 +256,14 @@ def test_launch_table_matches_the_kernels():
     assert LAUNCH["gemm"]["block"][:2] == (gemm_tile, gemm_tile)
     assert launch_config("gemm", 17, 33) == ((3, 2, 1), (16, 16, 1), 0)
     assert launch_config("gemm", 17, 33, 4)[0] == (3, 2, 4)
+    gemm_source = (KERNELS / "gemm.cu").read_text()
+    blocked = {name: int(re.search(rf"#define {name} (\d+)", gemm_source).group(1))
+               for name in ("BLOCKED_TILE_M", "BLOCKED_TILE_N", "BLOCKED_THREADS", "PATCH")}
+    assert blocked["BLOCKED_THREADS"] == (blocked["BLOCKED_TILE_M"] // blocked["PATCH"]) * (
+        blocked["BLOCKED_TILE_N"] // blocked["PATCH"])
+    assert launch_config("gemm_blocked", 129, 300, 2) == (
+        (-(-300 // blocked["BLOCKED_TILE_N"]), -(-129 // blocked["BLOCKED_TILE_M"]), 2),
+        (blocked["BLOCKED_THREADS"], 1, 1), 0)
     reduction = int(re.search(r"#define DEPTHWISE_WEIGHT_THREADS (\d+)",
                               (KERNELS / "depthwise.cu").read_text()).group(1))
     threads = LAUNCH["depthwise_conv2d_backward_weight"]["block"][0]

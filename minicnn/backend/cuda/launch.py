@@ -20,6 +20,7 @@ __all__ = ["LAUNCH", "MAX_GRID_BLOCKS", "grid_stride", "launch_config"]
 # by the loop.  65535·4 keeps every SM busy on today's GPUs and fits any grid.x.
 MAX_GRID_BLOCKS = 65535 * 4
 GEMM_TILE = 16
+GEMM_BLOCKED_TILE, GEMM_BLOCKED_THREADS = 128, 256
 
 
 def grid_stride(total, block=256):
@@ -54,6 +55,11 @@ LAUNCH = {
     "gemm": dict(block=(GEMM_TILE, GEMM_TILE, 1),
                  grid=lambda m, n, batch=1: (-(-int(n) // GEMM_TILE), -(-int(m) // GEMM_TILE), int(batch)),
                  shared_mem=0),
+    #      gemm_blocked: 256 threads compute a 128×128 tile of C, an 8×8 patch each (static shared slices).
+    "gemm_blocked": dict(block=(GEMM_BLOCKED_THREADS, 1, 1),
+                         grid=lambda m, n, batch=1: (-(-int(n) // GEMM_BLOCKED_TILE), -(-int(m) // GEMM_BLOCKED_TILE),
+                                                     int(batch)),
+                         shared_mem=0),
     # ---- batchnorm.cu (x viewed as (N, C, L)); blocks must be whole warps (block_sum shuffles).
     #      statistics / backward_reduce: work = C; one block per channel reduces its N·L values
     #      (static shared memory: 32 partial sums). forward / backward_input: work = N·C·L;

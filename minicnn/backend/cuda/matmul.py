@@ -1,4 +1,4 @@
-"""Matrix product on the GPU: cuBLAS by default, our shared-memory tiled GEMM (kernels/gemm.cu) when asked.
+"""Matrix product on the GPU: cuBLAS by default, our teaching GEMM (kernels/gemm.cu) when asked.
 
 ``use_teaching_gemm`` flips the switch; the switch lives here, in
 ``_teaching_gemm``, and nowhere else: ``matmul`` reads it on every call and
@@ -20,12 +20,16 @@ __all__ = ["use_teaching_gemm", "teaching_gemm_enabled", "matmul", "gemm"]
 
 _teaching_gemm = False
 
-# --- GEMM: cuBLAS by default, our tiled SGEMM when asked ----------------------
-def use_teaching_gemm(enabled=True):
-    """Route 2-D ``matmul`` through kernels/gemm.cu's shared-memory tiled kernel instead of cuBLAS.
+# --- GEMM: cuBLAS by default, our SGEMM when asked ----------------------------
+# The two teaching kernels of gemm.cu and the rows and columns of C each block computes.
+GEMM_KERNELS = {"tiled": ("gemm", 16), "blocked": ("gemm_blocked", 128)}
 
-    The teaching kernel is for reading and for comparing with cuBLAS, not for
-    speed; batched (3-D and up) products always use ``cupy.matmul``.
+
+def use_teaching_gemm(enabled=True):
+    """Route ``matmul`` through kernels/gemm.cu's register-blocked kernel instead of cuBLAS.
+
+    The teaching kernels are for reading and for comparing with cuBLAS; 2-D products and
+    batches of equal-size ones (grouped convolution) take them, anything else cuBLAS.
 
     >>> minicnn.backend.cuda.use_teaching_gemm(True)
     """
@@ -37,14 +41,19 @@ def teaching_gemm_enabled():
     return _teaching_gemm
 
 
-def gemm(a, b):
-    """C = A @ B with the teaching shared-memory tiled kernel (gemm.cu).
+def gemm(a, b, kernel="blocked"):
+    """C = A @ B with one of gemm.cu's teaching kernels.
 
+    ``kernel="tiled"``: 16×16 shared-memory tiles, one C entry per thread (lesson 1);
+    ``"blocked"``: 128×128 tiles, an 8×8 patch of C per thread in registers (lesson 2).
     2-D (M, K) @ (K, N), or a batch of them, (G, M, K) @ (G, K, N) — the shape of
     grouped convolution's product — one grid layer (blockIdx.z) per batch entry.
     """
     cupy = import_cupy("gemm")
     shapes = shape_text(a, b)
+    if kernel not in GEMM_KERNELS:
+        raise ValueError(f"gemm: kernel must be one of {sorted(GEMM_KERNELS)}, got {kernel!r}")
+    op, rows_per_block = GEMM_KERNELS[kernel]
     batched = a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
     if not (batched or (a.ndim == 2 and b.ndim == 2)) or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"gemm: expected (M, K) @ (K, N) or (G, M, K) @ (G, K, N), got {shapes}")
@@ -52,11 +61,11 @@ def gemm(a, b):
     batch = a.shape[0] if batched else 1
     (m, k), n = a.shape[-2:], b.shape[-1]
     check_size("gemm", shapes, batch * m * k, batch * k * n, batch * m * n)
-    if -(-m // 16) > 65535 or batch > 65535:
-        raise ValueError(f"gemm: the grid holds at most 65535 row tiles (M <= 1,048,560) and 65535 batch "
-                         f"entries, got M={m}, batch={batch} for inputs {shapes}")
+    if -(-m // rows_per_block) > 65535 or batch > 65535:
+        raise ValueError(f"gemm: the grid holds at most 65535 row tiles (M <= {65535 * rows_per_block:,} for the "
+                         f"{kernel} kernel) and 65535 batch entries, got M={m}, batch={batch} for inputs {shapes}")
     c = cupy.empty((batch, m, n) if batched else (m, n), dtype=a.dtype)
-    launch("gemm", suffix, (m, n, batch),
+    launch(op, suffix, (m, n, batch),
            (contiguous(a), contiguous(b), c, long_long(m), long_long(n), long_long(k)), shapes)
     return c
 

@@ -26,7 +26,7 @@ FAMILY = {
     "im2col": "im2col", "col2im": "im2col",
     "depthwise_conv2d_forward": "depthwise", "depthwise_conv2d_backward_input": "depthwise",
     "depthwise_conv2d_backward_weight": "depthwise",
-    "gemm": "gemm",
+    "gemm": "gemm", "gemm_blocked": "gemm",
     "max_pool2d_forward": "pooling", "max_pool2d_backward": "pooling",
     "avg_pool2d_forward": "pooling", "avg_pool2d_backward": "pooling",
     "adaptive_avg_pool2d_forward": "pooling", "adaptive_avg_pool2d_backward": "pooling",
