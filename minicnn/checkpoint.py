@@ -39,7 +39,6 @@ fails changes nothing (every entry is checked before any object is touched).
 import json
 import numbers
 import os
-import zipfile
 
 import numpy as np
 
@@ -47,6 +46,7 @@ from minicnn.atomic_files import remove_stale_temporary_files, write_atomically
 from minicnn.history import History
 from minicnn.interrupts import InterruptGuard
 from minicnn.nn import Module
+from minicnn.npz import read_npz
 from minicnn.random import get_rng_state, set_rng_state
 
 FORMAT_VERSION = 1
@@ -163,19 +163,8 @@ def _read_archive(path, function="load_checkpoint", keys=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{function}: no checkpoint at {path!r}")
     _refuse_folder(function, path)
-    with open(path, "rb") as file:
-        if not file.read(4).startswith(b"PK"):  # np.load would try anything else as a pickle
-            raise ValueError(f"{function}: {path!r} is not a readable .npz checkpoint (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            wanted = set(archive.files) if keys is None else {"format", "epoch", *keys}
-            arrays = {key: archive[key] for key in archive.files if key in wanted}
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise ValueError(f"{function}: {path!r} is not a readable .npz checkpoint ({error})") from None
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise ValueError(f"{function}: {path!r} holds pickled objects, which are never loaded") from None
-        raise ValueError(f"{function}: {path!r} is not a readable .npz checkpoint ({error})") from None
+    wanted = None if keys is None else {"format", "epoch", *keys}
+    arrays = read_npz(path, function, "a readable .npz checkpoint", wanted)
     if "format" not in arrays or "epoch" not in arrays:
         raise ValueError(f"{function}: {path!r} is an .npz but not a minicnn checkpoint (no 'format'/'epoch' "
                          f"entries); for plain model weights use minicnn.models.load_npz_state_dict")

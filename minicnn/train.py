@@ -38,7 +38,6 @@ from minicnn.checkpoint import save_checkpoint
 from minicnn.device import normalize_device
 from minicnn.history import History
 from minicnn.interrupts import InterruptGuard
-from minicnn.models import googlenet_loss
 from minicnn.nn import Module
 from minicnn.optim import Optimizer
 from minicnn.tensor import Tensor, no_grad
@@ -196,8 +195,18 @@ def _unpack_batch(function, batch, device="cpu"):
     return images, labels
 
 
+def default_loss(outputs, labels):
+    """fit's loss when none is given: the cross-entropy of the logits; for outputs that carry several heads
+    (``outputs.weighted_logits()`` gives ``[(weight, logits)]``, as GoogLeNet's training outputs do) the
+    weighted sum over the heads.  The loop asks the outputs, so it needs to know no model."""
+    weighted_logits = getattr(outputs, "weighted_logits", None)
+    if callable(weighted_logits):
+        return F.cross_entropy_of_heads(weighted_logits(), labels)
+    return F.cross_entropy(outputs, labels)
+
+
 def _main_logits(outputs):
-    """GoogLeNet returns (logits, aux2, aux1) in training: accuracy is measured on the main logits."""
+    """A model with auxiliary heads returns (logits, aux ...) in training: accuracy is measured on the main logits."""
     return outputs[0] if isinstance(outputs, tuple) else outputs
 
 
@@ -266,9 +275,10 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
     ``evaluate(model, val_loader)`` if given; then the history and checkpoints.
 
     * ``loss_fn(outputs, labels)`` receives what the model returned; the default
-      is cross-entropy, and ``googlenet_loss`` (main + 0.3 × each auxiliary
-      head) when the model returns GoogLeNet's training outputs.  Accuracy is
-      always measured on the main logits.
+      (``default_loss``) is cross-entropy, summed over the heads with their
+      weights for outputs that say how to weigh them (GoogLeNet's training
+      outputs: main + 0.3 × each auxiliary head).  Accuracy is always measured
+      on the main logits.
     * ``progress``: True/False, or None for "on when stdout is a terminal and
       the CI environment variable is unset" (bars go to stderr via tqdm.auto).
     * ``checkpoint_dir``: write ``last.npz`` after every epoch and ``best.npz``
@@ -297,7 +307,7 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
     if len(history) != start_epoch:
         raise ValueError(f"fit: history holds {len(history)} epochs but start_epoch is {start_epoch}; pass "
                          f"the history saved with the checkpoint you resume from")
-    train_loss_fn = googlenet_loss if loss_fn is None else loss_fn
+    train_loss_fn = default_loss if loss_fn is None else loss_fn
     show_progress = _show_progress(progress)
     checkpoint_loader = train_loader if callable(getattr(train_loader, "state_dict", None)) else None
     best_accuracy = max((a for a in history.val_accuracy if a is not None), default=-math.inf)
@@ -392,4 +402,4 @@ def evaluate(model, loader, loss_fn=None):
     return {"loss": loss_sum / seen, "accuracy": int(np.trace(confusion)) / seen, "confusion": confusion}
 
 
-__all__ = ["History", "LossDivergedError", "NonFiniteLossError", "clip_grad_norm_", "evaluate", "fit"]
+__all__ = ["History", "LossDivergedError", "NonFiniteLossError", "clip_grad_norm_", "default_loss", "evaluate", "fit"]

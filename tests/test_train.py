@@ -15,7 +15,7 @@ from minicnn.checkpoint import load_checkpoint
 from minicnn.data import DataLoader
 from minicnn.functions.elementwise import sqrt
 from minicnn.models import GoogLeNetOutputs, googlenet_loss
-from minicnn.train import History, NonFiniteLossError, clip_grad_norm_, evaluate, fit
+from minicnn.train import History, NonFiniteLossError, clip_grad_norm_, default_loss, evaluate, fit
 
 
 # --- tiny data and models ------------------------------------------------------------------------
@@ -189,6 +189,43 @@ def test_fit_uses_googlenet_loss_for_aux_outputs_and_scores_the_main_logits(data
     assert history.train_loss[0] == pytest.approx(np.mean(losses), rel=1e-6)
     assert history.train_loss[0] > plain_ce * 1.2  # the aux heads' 0.3-weighted terms are in
     assert history.train_accuracy[0] == pytest.approx(correct / len(train_set))
+
+
+def test_the_default_loss_asks_the_outputs_how_to_weigh_their_heads():
+    rng = np.random.default_rng(0)
+    logits, aux2, aux1 = (minicnn.tensor(rng.standard_normal((6, 4)).astype(np.float32)) for _ in range(3))
+    labels = minicnn.tensor(rng.integers(0, 4, 6))
+    assert default_loss(logits, labels).item() == F.cross_entropy(logits, labels).item()
+    outputs = GoogLeNetOutputs(logits, aux2, aux1)
+    expected = (F.cross_entropy(logits, labels) + 0.3 * F.cross_entropy(aux1, labels)
+                + 0.3 * F.cross_entropy(aux2, labels))
+    assert default_loss(outputs, labels).item() == pytest.approx(expected.item(), rel=1e-7)
+    assert googlenet_loss(outputs, labels).item() == pytest.approx(expected.item(), rel=1e-7)
+    assert googlenet_loss(outputs, labels, aux_weight=0).item() == pytest.approx(
+        F.cross_entropy(logits, labels).item(), rel=1e-7)
+    # any model's outputs can carry their own weights: the loop knows the protocol, not the model
+    class TwoHeads(tuple):
+        def weighted_logits(self):
+            return [(1.0, self[0]), (0.5, self[1])]
+
+    mixed = default_loss(TwoHeads((logits, aux1)), labels).item()
+    assert mixed == pytest.approx(F.cross_entropy(logits, labels).item() + 0.5 * F.cross_entropy(aux1, labels).item(),
+                                  rel=1e-6)
+    with pytest.raises(ValueError, match="googlenet_loss: aux_weight must be a non-negative number, got -1"):
+        googlenet_loss(outputs, labels, aux_weight=-1)
+    with pytest.raises(ValueError, match="cross_entropy_of_heads: expected at least one"):
+        F.cross_entropy_of_heads([], labels)
+
+
+def test_the_training_loop_imports_no_model():
+    import ast
+    import pathlib
+
+    source = pathlib.Path(minicnn.train.__file__).read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert not any(name.startswith("minicnn.models") for name in imported), sorted(imported)
 
 
 def test_fit_trains_a_googlenet_style_model_with_a_validation_loader(data):

@@ -224,4 +224,20 @@ def mse_loss(input, target, reduction="mean"):
     return MSELoss(reduction)(input, target)
 
 
-__all__ = ["cross_entropy", "log_softmax", "mse_loss", "softmax"]
+def cross_entropy_of_heads(weighted_logits, target):
+    """Σ weight · cross_entropy(logits, target) over ``[(weight, logits)]``: one loss for a network with
+    several classifier heads (GoogLeNet's auxiliary classifiers).  A weight of 1 multiplies nothing, so one
+    head at weight 1 gives exactly ``cross_entropy(logits, target)``.
+    """
+    loss = None
+    for weight, logits in weighted_logits:
+        term = cross_entropy(logits, target)
+        if weight != 1:
+            term = weight * term
+        loss = term if loss is None else loss + term
+    if loss is None:
+        raise ValueError("cross_entropy_of_heads: expected at least one (weight, logits) pair, got none")
+    return loss
+
+
+__all__ = ["cross_entropy", "cross_entropy_of_heads", "log_softmax", "mse_loss", "softmax"]

@@ -40,8 +40,23 @@ from minicnn.tensor import Tensor
 # googlenet_loss and load_torchvision_state_dict are imported from this module by name.
 __all__ = ["googlenet", "googlenet_paper"]
 
-# In training, torchvision returns the main logits first and the aux heads deepest-first.
-GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
+PAPER_AUX_WEIGHT = 0.3  # "their loss gets added to the total loss of the network with a discount weight"
+
+
+class GoogLeNetOutputs(namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])):
+    """What GoogLeNet returns in training: the main logits first, the aux heads deepest-first (torchvision's order).
+
+    ``weighted_logits()`` says how a training loss weighs each head; ``minicnn.train.fit``'s default loss asks
+    any output for it, so the training loop needs to know no model.
+    """
+    __slots__ = ()
+
+    def weighted_logits(self, aux_weight=PAPER_AUX_WEIGHT, op="GoogLeNetOutputs.weighted_logits"):
+        """[(weight, logits)] for the loss: the main head at 1, each auxiliary head present at ``aux_weight``."""
+        if isinstance(aux_weight, bool) or not isinstance(aux_weight, numbers.Real) or aux_weight < 0:
+            raise ValueError(f"{op}: aux_weight must be a non-negative number, got {aux_weight!r}")
+        return [(1.0, self.logits)] + [(aux_weight, aux_logits) for aux_logits in (self.aux_logits1, self.aux_logits2)
+                                       if aux_logits is not None]
 
 # The paper's Table 1, one row per Inception module; out_channels = #1x1 + #3x3 + #5x5 + pool proj:
 #          (in_channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
@@ -359,7 +374,7 @@ def googlenet_paper(num_classes=1000, aux_logits=True, transform_input=False, in
     return GoogLeNet(num_classes, aux_logits, transform_input, init_weights, dropout, dropout_aux, paper=True)
 
 
-def googlenet_loss(outputs, target, aux_weight=0.3):
+def googlenet_loss(outputs, target, aux_weight=PAPER_AUX_WEIGHT):
     """The paper's training loss: CE(logits) + aux_weight · (CE(aux_logits1) + CE(aux_logits2)).
 
     ``outputs`` is what the model returned: a ``GoogLeNetOutputs`` in training (aux heads weighted
@@ -370,14 +385,7 @@ def googlenet_loss(outputs, target, aux_weight=0.3):
     if not isinstance(outputs, tuple) or len(outputs) != 3:
         raise TypeError(f"googlenet_loss: expected logits (a Tensor) or GoogLeNetOutputs, "
                         f"got {type(outputs).__name__}")
-    if isinstance(aux_weight, bool) or not isinstance(aux_weight, numbers.Real) or aux_weight < 0:
-        raise ValueError(f"googlenet_loss: aux_weight must be a non-negative number, got {aux_weight!r}")
-    logits, aux_logits2, aux_logits1 = outputs
-    loss = F.cross_entropy(logits, target)
-    for aux_logits in (aux_logits1, aux_logits2):
-        if aux_logits is not None:
-            loss = loss + aux_weight * F.cross_entropy(aux_logits, target)
-    return loss
+    return F.cross_entropy_of_heads(GoogLeNetOutputs(*outputs).weighted_logits(aux_weight, "googlenet_loss"), target)
 
 
 MODELS = {"googlenet": googlenet, "googlenet_paper": googlenet_paper}

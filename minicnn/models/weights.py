@@ -23,11 +23,11 @@ gives minicnn the pretrained network.  Two torchvision habits are kept:
   own setting, so a save/load round trip changes nothing.
 """
 import os
-import zipfile
 
 import numpy as np
 
 from minicnn.nn import Module
+from minicnn.npz import read_npz
 
 # Heads torchvision's GoogLeNet checkpoint has and a model without aux classifiers drops.
 _OPTIONAL_HEADS = ("aux1", "aux2")
@@ -46,29 +46,6 @@ def save_npz_state_dict(model, path):
         path += ".npz"
     np.savez(path, **model.state_dict())
     return path
-
-
-def read_npz(path):
-    """The arrays of an ``.npz`` as a dict {key: ndarray}, in the file's order, without pickle."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"read_npz: no such file {path!r}")
-    with open(path, "rb") as file:
-        magic = file.read(6)
-    if magic == b"\x93NUMPY":
-        raise ValueError(f"read_npz: {path!r} is a .npy holding a single array, expected an .npz of named arrays")
-    if not magic.startswith(b"PK"):
-        raise ValueError(f"read_npz: {path!r} is not an .npz file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except zipfile.BadZipFile as error:
-        raise ValueError(f"read_npz: {path!r} is not an .npz file ({error})") from None
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise ValueError(f"read_npz: {path!r} holds pickled objects, which are not loaded; "
-                             "expected plain numeric arrays") from None
-        raise
 
 
 def load_npz_state_dict(model, path, strict=True, transform_input=None):

@@ -11,7 +11,7 @@ from minicnn.functions.conv import conv2d
 from minicnn.functions.conv_naive import conv2d_naive
 from minicnn.functions.dropout import dropout
 from minicnn.functions.linear import linear
-from minicnn.functions.loss import cross_entropy, log_softmax, mse_loss, softmax
+from minicnn.functions.loss import cross_entropy, cross_entropy_of_heads, log_softmax, mse_loss, softmax
 from minicnn.functions.normalization import batch_norm, local_response_norm
 from minicnn.functions.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minicnn.functions.shape import cat, flatten
@@ -21,5 +21,5 @@ __all__ = [
     "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "local_response_norm",
-    "softmax", "log_softmax", "cross_entropy", "mse_loss",
+    "softmax", "log_softmax", "cross_entropy", "cross_entropy_of_heads", "mse_loss",
 ]
