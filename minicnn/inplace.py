@@ -8,71 +8,18 @@ Two things could then go silently wrong, and both are refused instead:
   backward would need the value it had;
 * an array an op saved for its backward (``Exp`` keeps its output, ``Mul``
   its inputs) overwritten before backward runs.  Each array has a version
-  counter, shared by every tensor that views it, which every in-place write
-  bumps; a function notes the versions of what it saved, and backward checks
-  them (PyTorch's rule, with the same counter).
+  counter (``minicnn/version_counter.py``), shared by every tensor that views
+  it, which every in-place write bumps; backward checks the versions a
+  function noted for what it saved (PyTorch's rule, with the same counter).
 
 Inside a graph an update is recorded like any op: the old value lives on as a
-new node, and the tensor becomes the update's output.  This file sits at the
-tensor floor: it knows tensors and arrays, not the ops (they arrive as a
-``Function`` instance, e.g. ``Add()``).
+new node, and the tensor becomes the update's output.  This file sits just
+above ``minicnn/tensor.py``: it knows tensors and arrays, not the ops (they
+arrive as a ``Function`` instance, e.g. ``Add()``).
 """
 import numpy as np
 
-
-class Version:
-    """How many in-place writes an array has had: shared by every tensor viewing that array."""
-
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = 0
-
-
-def storage(array):
-    """The array that owns ``array``'s memory (itself, or the base a view was cut from)."""
-    while isinstance(getattr(array, "base", None), type(array)):
-        array = array.base
-    return array
-
-
-def input_viewed_by(output, tensors):
-    """The input whose array ``output`` is a view of (reshape, transpose, x[i]), or None."""
-    owner = storage(output)
-    for t in tensors:
-        if storage(t.data) is owner:
-            return t
-    return None
-
-
-def saved_versions(function, inputs, output):
-    """(version counter, its value now, what it is) for each input or output array ``function`` kept.
-
-    A function saves arrays as attributes in ``forward``; those that share
-    memory with an input or the output are what an in-place write could spoil.
-    """
-    owners = [(storage(t.data), t, f"input {i} (shape {t.shape})") for i, t in enumerate(inputs)]
-    owners.append((storage(output.data), output, f"output (shape {output.shape})"))
-    saved = []
-    for value in vars(function).values():
-        for array in value if isinstance(value, (tuple, list)) else (value,):
-            if not hasattr(array, "base") or not hasattr(array, "dtype"):
-                continue
-            memory = storage(array)
-            saved.extend((t._version_counter, t._version, what) for owner, t, what in owners if owner is memory)
-    return saved
-
-
-def check_saved_versions(function):
-    """Before ``function.backward``: stop if an array it saved was written to since."""
-    name = type(function).__name__
-    for version, expected, what in function.saved_versions:
-        if version.value != expected:
-            raise RuntimeError(
-                f"backward: the {what} of {name} was changed by an in-place operation after {name} saved it "
-                f"for backward (version {expected}, now {version.value}), so its gradient would be wrong; "
-                f"compute a new tensor instead (y = y + z rather than y += z), or change a .clone()"
-            )
+from minicnn.tensor import Tensor, is_grad_enabled
 
 
 def mark_written(tensor):
@@ -96,8 +43,6 @@ def update_in_place(tensor, op, function, *operands, casting="same_kind"):
 
     >>> update_in_place(x, "in-place +=", Add(), y)     # what x += y does
     """
-    from minicnn.tensor import Tensor, is_grad_enabled
-
     recording = is_grad_enabled() and (tensor.requires_grad or any(o.requires_grad for o in operands))
     _check_allowed(tensor, op, recording)
     previous = tensor
@@ -123,8 +68,6 @@ def update_in_place(tensor, op, function, *operands, casting="same_kind"):
 
 
 def _check_allowed(tensor, op, recording):
-    from minicnn.tensor import is_grad_enabled
-
     root = tensor
     while root._view_of is not None:
         root = root._view_of

@@ -6,9 +6,9 @@ the leaves in reverse topological order, asking each function for the
 gradients of its inputs, and adds up every path's contribution.
 
 In-place updates (``p -= lr * p.grad``, ``x[0] = 1``) write into the tensor's
-own array, as PyTorch does; ``minicnn/inplace.py`` holds them and the version
-counters with which backward refuses to read a value overwritten since an op
-saved it.
+own array, as PyTorch does; ``minicnn/inplace.py`` holds them, and
+``minicnn/version_counter.py`` the counters with which backward refuses to read
+a value overwritten since an op saved it.
 
 This file knows only the array module: the differentiable operations
 (``+``, ``@``, ``sum``, ``reshape`` ...) live in ``minicnn.functions`` and are
@@ -20,8 +20,8 @@ import weakref
 import numpy as np
 
 from minicnn import device as _device
-from minicnn.backend import get_array_module
-from minicnn.inplace import Version, check_saved_versions, input_viewed_by, saved_versions
+from minicnn.device import get_array_module
+from minicnn.version_counter import Version, check_saved_versions, input_viewed_by, saved_versions
 
 DEFAULT_DTYPE = np.float32
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
@@ -60,7 +60,7 @@ def enable_grad():
 
 
 def _is_array(data):
-    return isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")
+    return isinstance(data, np.ndarray) or _device.is_gpu_array(data)
 
 
 def as_array(data, dtype=None, op="Tensor"):
@@ -171,7 +171,7 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu" if get_array_module(self.data) is np else "cuda"
+        return _device.device_of(self.data)
 
     def numel(self):
         return int(self.data.size)
@@ -230,9 +230,7 @@ class Tensor:
         if target == self.device:
             return self
         if target == "cuda":
-            from minicnn import cuda
-
-            cuda.require("Tensor.to")
+            _device.require("Tensor.to")
         return ToDevice(target)(self)
 
     def cpu(self):

@@ -6,7 +6,8 @@
   ``test`` extra) ships ``libnvrtc.so`` and we call it through ctypes.
 * ``nvcc -ptx -arch=sm_80`` compiles them too, where nvcc exists.
 * Each file exports ``<op>_f32`` and ``<op>_f64`` for every op, and every op in
-  ``launch.py``'s LAUNCH table has entry points.
+  ``launch.py``'s table has them in the file the table names (test_cuda_names.py
+  checks the same without NVRTC, the other way round too).
 * ``pip wheel .`` puts the .cu files inside the package, where the loader finds them.
 
 A kernel with a syntax error fails here, with the compiler's log in the message.
@@ -182,23 +183,17 @@ def test_every_launch_entry_has_kernels(nvrtc):
     assert not missing, f"launch.py configures kernels that no kernels/*.cu defines: {missing}"
 
 
-def test_every_kernel_the_cupy_backend_launches_exists_and_has_a_launch_entry(nvrtc):
-    """The Python side names each kernel once (its family file and its launch entry): check both."""
-    from minicnn.backend.cuda.launch import LAUNCH
-    from minicnn.backend.cuda.runtime import FAMILY
+def test_every_kernel_the_cupy_backend_launches_is_in_its_file(nvrtc):
+    """launch.py names each kernel once, with its file: that file's PTX has both typed entry points."""
+    from minicnn.backend.cuda.launch import entry_points
 
     problems = []
-    for op, family in sorted(FAMILY.items()):
+    for name, family in sorted(entry_points().items()):
         path = REPO / "kernels" / f"{family}.cu"
         if not path.exists():
-            problems.append(f"{op}: kernels/{family}.cu does not exist")
-            continue
-        entries = set(ptx_entry_points(compile_kernel_file(nvrtc, path, "compute_80")))
-        for suffix in ("f32", "f64"):
-            if f"{op}_{suffix}" not in entries:
-                problems.append(f"{op}: kernels/{family}.cu has no {op}_{suffix}")
-        if op not in LAUNCH:
-            problems.append(f"{op}: no LAUNCH entry in minicnn/backend/cuda/launch.py")
+            problems.append(f"{name}: kernels/{family}.cu does not exist")
+        elif name not in ptx_entry_points(compile_kernel_file(nvrtc, path, "compute_80")):
+            problems.append(f"{name}: kernels/{family}.cu has no such entry point")
     assert not problems, "\n".join(problems)
 
 

@@ -5,6 +5,8 @@ PyTorch's conventions at the kinks (derivative 0 at x = 0 for ReLU).
 """
 import numpy as np
 
+from minicnn.device import get_array_module
+
 __all__ = [
     "relu_forward", "relu_backward", "relu6_forward", "relu6_backward",
     "leaky_relu_forward", "leaky_relu_backward", "sigmoid_forward", "sigmoid_backward",
@@ -14,8 +16,6 @@ __all__ = [
 
 
 def _xp(x):
-    from minicnn.backend import get_array_module
-
     return get_array_module(x)
 
 

@@ -4,12 +4,12 @@ im2col would copy every input KH·KW times to feed a matmul whose inner
 dimension is only KH·KW, so depthwise conv (MobileNet's workhorse) instead
 accumulates one shifted, scaled view of the input per kernel offset.
 """
+from minicnn.device import get_array_module
+
 __all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward"]
 
 
 def _padded(x, padding):
-    from minicnn.backend import get_array_module
-
     xp = get_array_module(x)
     ph, pw = padding
     if not (ph or pw):
@@ -29,8 +29,6 @@ def _window(padded, i, j, stride, dilation, out_size):
 
 def depthwise_conv2d_forward(x, weight, stride, padding, dilation, out_size):
     """y[n, c] = Σ_ij weight[c, 0, i, j] · x_padded[n, c, oh·s + i·d, ow·s + j·d];  weight (C, 1, KH, KW)."""
-    from minicnn.backend import get_array_module
-
     xp = get_array_module(x)
     n, c = x.shape[:2]
     padded = _padded(x, padding)
@@ -43,8 +41,6 @@ def depthwise_conv2d_forward(x, weight, stride, padding, dilation, out_size):
 
 def depthwise_conv2d_backward(gy, x, weight, stride, padding, dilation, need_x=True, need_weight=True):
     """Gradients of depthwise_conv2d_forward: (grad_x or None, grad_weight or None)."""
-    from minicnn.backend import get_array_module
-
     xp = get_array_module(gy)
     out_size = gy.shape[2:]
     padded = _padded(x, padding)

@@ -7,22 +7,10 @@ batch at once, and per group it is a contiguous slab, so grouped convolution is
 one batched matmul.  The copy is done with one strided slice per kernel offset
 (KH·KW slices), never with a loop over pixels.
 """
+from minicnn.device import get_array_module
+from minicnn.shapes import conv_output_size  # shape arithmetic, shared with the functions and the models
+
 __all__ = ["conv_output_size", "im2col", "col2im"]  # the helpers below are NumPy-side building blocks
-
-
-def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
-    """Output length along one axis: floor((size + 2p − d(k−1) − 1) / s) + 1.
-
-    With ``ceil_mode`` the division rounds up, but (as in PyTorch) a last window
-    that would start in the right padding is dropped.
-    """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
 
 
 def _window_extent(out, kernel, stride, dilation):
@@ -37,8 +25,6 @@ def pad_channels_first(x, kernel_size, stride, padding, dilation, out_size, pad_
     output) uses; ceil_mode windows may overhang the bottom/right padding, so
     the border grows to hold them too.  Without any padding this is a view.
     """
-    from minicnn.backend import get_array_module
-
     xp = get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, out_size
@@ -81,8 +67,6 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size, pad_value=0.0):
     cols[c, i, j, n, oh, ow] = x[n, c, oh·sh − ph + i·dh, ow·sw − pw + j·dw], or
     ``pad_value`` where that position lies outside x (0 for conv, −inf for max-pool).
     """
-    from minicnn.backend import get_array_module
-
     xp = get_array_module(x)
     n, c = x.shape[:2]
     kh, kw = kernel_size
@@ -100,8 +84,6 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     Windows overlap when stride < kernel, so contributions are summed; entries
     that fall into the padding are dropped.  Returns (N, C, H, W).
     """
-    from minicnn.backend import get_array_module
-
     xp = get_array_module(cols)
     _, kh, kw, _, oh, ow = cols.shape
     padded = zeros_padded(x_shape, (kh, kw), stride, padding, dilation, (oh, ow), cols.dtype, xp)

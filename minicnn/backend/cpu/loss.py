@@ -7,7 +7,7 @@ Cross-entropy works on logits (N, C, *rest) with integer targets (N, *rest),
 the class axis being 1, as in PyTorch.  Fusing it with log-softmax makes the
 gradient the famous, cancellation-free p − onehot(target).
 """
-from minicnn.backend import get_array_module
+from minicnn.device import get_array_module
 
 __all__ = [
     "cross_entropy_backward",

@@ -5,7 +5,7 @@ over the M = N·L values x[:, c, :] (L = H·W for images, 1 for BatchNorm1d).
 Local response norm divides each value by a power of the sum of squares of
 its neighbours across channels (axis 1), for inputs of any rank ≥ 3.
 """
-from minicnn.backend import get_array_module
+from minicnn.device import get_array_module
 
 __all__ = [
     "batch_norm_backward",

@@ -11,7 +11,6 @@ Adaptive average pooling is linear and separable, so it is two small matrix
 products: y = A_h · x · A_wᵀ, where row i of A_h averages input rows
 floor(i·H/OH) … ceil((i+1)·H/OH) − 1; its backward is dx = A_hᵀ · gy · A_w.
 """
-from minicnn.backend import get_array_module
 from minicnn.backend.cpu.im2col import (
     col2im,
     im2col,
@@ -20,6 +19,7 @@ from minicnn.backend.cpu.im2col import (
     window,
     zeros_padded,
 )
+from minicnn.device import get_array_module
 
 __all__ = [
     "adaptive_avg_pool2d_backward",

@@ -1,18 +1,10 @@
 """Activation kernels on the GPU (kernels/activation.cu): forward(x) and backward(grad_output, saved).
 
-Every activation is one elementwise kernel pair, so two helpers do the checking,
-allocating and launching and each public function only names its kernel (and
-passes its hyperparameter, such as leaky ReLU's negative slope).
+Every activation is one elementwise kernel pair, one thread per element, so two
+helpers launch them and each public function names its kernel (and passes its
+hyperparameter, such as leaky ReLU's negative slope, as the kernel's T).
 """
-from minicnn.backend.cuda.runtime import (
-    check_size,
-    contiguous,
-    dtype_suffix,
-    import_cupy,
-    launch,
-    long_long,
-    shape_text,
-)
+from minicnn.backend.cuda.runtime import KernelCall
 
 __all__ = [
     "relu_forward", "relu_backward", "relu6_forward", "relu6_backward",
@@ -22,83 +14,76 @@ __all__ = [
 ]
 
 
-# --- activations: one thread per element --------------------------------------
-def _activation_forward(name, x, *hyper):
-    cupy = import_cupy(f"{name}_forward")
-    op = f"{name}_forward"
-    suffix = dtype_suffix(op, x)
-    check_size(op, shape_text(x), x.size)
-    x = contiguous(x)
-    y = cupy.empty_like(x)
-    launch(op, suffix, (x.size,), (x, y, long_long(x.size), *(x.dtype.type(h) for h in hyper)), shape_text(x))
+def _forward(kernel, x, *hyperparameters):
+    """y = f(x): kernel(x, y, n, *hyperparameters)."""
+    call = KernelCall(kernel, x)
+    y = call.empty(x.shape)
+    call.launch(x.size, x, y, x.size, *map(call.scalar, hyperparameters))
     return y
 
 
-def _activation_backward(name, gy, saved, *hyper):
-    cupy = import_cupy(f"{name}_backward")
-    op = f"{name}_backward"
-    shapes = shape_text(gy, saved)
+def _backward(kernel, gy, saved, *hyperparameters):
+    """gx = gy · f'(saved), saved being x or y: kernel(gy, saved, gx, n, *hyperparameters)."""
+    call = KernelCall(kernel, gy, saved)
     if gy.shape != saved.shape:
-        raise ValueError(f"{op}: the gradient and the saved tensor must have one shape, got {shapes}")
-    suffix = dtype_suffix(op, gy, saved)
-    check_size(op, shapes, gy.size)
-    gy, saved = contiguous(gy), contiguous(saved)
-    gx = cupy.empty_like(gy)
-    launch(op, suffix, (gy.size,), (gy, saved, gx, long_long(gy.size), *(gy.dtype.type(h) for h in hyper)), shapes)
+        raise ValueError(f"{kernel}: the gradient and the saved tensor must have one shape, "
+                         f"got {call.shapes}")
+    gx = call.empty(gy.shape)
+    call.launch(gy.size, gy, saved, gx, gy.size, *map(call.scalar, hyperparameters))
     return gx
 
 
 def relu_forward(x):
-    return _activation_forward("relu", x)
+    return _forward("relu_forward", x)
 
 
 def relu_backward(gy, x):
-    return _activation_backward("relu", gy, x)
+    return _backward("relu_backward", gy, x)
 
 
 def relu6_forward(x):
-    return _activation_forward("relu6", x)
+    return _forward("relu6_forward", x)
 
 
 def relu6_backward(gy, x):
-    return _activation_backward("relu6", gy, x)
+    return _backward("relu6_backward", gy, x)
 
 
 def leaky_relu_forward(x, negative_slope):
-    return _activation_forward("leaky_relu", x, negative_slope)
+    return _forward("leaky_relu_forward", x, negative_slope)
 
 
 def leaky_relu_backward(gy, x, negative_slope):
-    return _activation_backward("leaky_relu", gy, x, negative_slope)
+    return _backward("leaky_relu_backward", gy, x, negative_slope)
 
 
 def sigmoid_forward(x):
-    return _activation_forward("sigmoid", x)
+    return _forward("sigmoid_forward", x)
 
 
 def sigmoid_backward(gy, y):
-    return _activation_backward("sigmoid", gy, y)
+    return _backward("sigmoid_backward", gy, y)
 
 
 def tanh_forward(x):
-    return _activation_forward("tanh", x)
+    return _forward("tanh_forward", x)
 
 
 def tanh_backward(gy, y):
-    return _activation_backward("tanh", gy, y)
+    return _backward("tanh_backward", gy, y)
 
 
 def hardsigmoid_forward(x):
-    return _activation_forward("hardsigmoid", x)
+    return _forward("hardsigmoid_forward", x)
 
 
 def hardsigmoid_backward(gy, x):
-    return _activation_backward("hardsigmoid", gy, x)
+    return _backward("hardsigmoid_backward", gy, x)
 
 
 def hardswish_forward(x):
-    return _activation_forward("hardswish", x)
+    return _forward("hardswish_forward", x)
 
 
 def hardswish_backward(gy, x):
-    return _activation_backward("hardswish", gy, x)
+    return _backward("hardswish_backward", gy, x)

@@ -5,15 +5,7 @@ kernel serves conv's (OC, N, OH, OW), depthwise's (N, C, H, W) and linear's (...
 """
 import math
 
-from minicnn.backend.cuda.runtime import (
-    check_size,
-    contiguous,
-    dtype_suffix,
-    import_cupy,
-    launch,
-    long_long,
-    shape_text,
-)
+from minicnn.backend.cuda.runtime import KernelCall, contiguous
 
 __all__ = ["bias_add", "channel_sum"]
 
@@ -25,28 +17,19 @@ def _outer_channels_inner(shape, axis):
 
 def bias_add(y, bias, axis):
     """y += bias along ``axis``, in place when y is contiguous (the kernel may write over its input); returns y."""
-    import_cupy("bias_add")
-    shapes = shape_text(y, bias)
+    call = KernelCall("bias_add", y, bias)
     outer, channels, inner = _outer_channels_inner(y.shape, axis)
     if bias.shape != (channels,):
-        raise ValueError(f"bias_add: bias must have shape ({channels},) for axis {axis}, got {shapes}")
-    suffix = dtype_suffix("bias_add", y, bias)
-    check_size("bias_add", shapes, y.size)
-    y, bias = contiguous(y), contiguous(bias)
-    launch("bias_add", suffix, (y.size,),
-           (y, bias, y, long_long(outer), long_long(channels), long_long(inner)), shapes)
+        raise ValueError(f"bias_add: bias must have shape ({channels},) for axis {axis}, got {call.shapes}")
+    y = contiguous(y)  # once, here: the kernel reads and writes this one buffer
+    call.launch(y.size, y, bias, y, outer, channels, inner)
     return y
 
 
 def channel_sum(gy, axis):
     """Σ gy over every axis but ``axis``: one block per channel, a fixed summation order (no atomics)."""
-    cupy = import_cupy("channel_sum")
-    shapes = shape_text(gy)
+    call = KernelCall("channel_sum", gy)
     outer, channels, inner = _outer_channels_inner(gy.shape, axis)
-    suffix = dtype_suffix("channel_sum", gy)
-    check_size("channel_sum", shapes, gy.size)
-    gy = contiguous(gy)
-    out = cupy.empty((channels,), dtype=gy.dtype)
-    launch("channel_sum", suffix, (channels,),
-           (gy, out, long_long(outer), long_long(channels), long_long(inner)), shapes)
+    out = call.empty((channels,))
+    call.launch(channels, gy, out, outer, channels, inner)
     return out

@@ -1,26 +1,16 @@
 """Direct depthwise convolution on the GPU (kernels/depthwise.cu): each channel with its own KH×KW filter.
 
 The backward launches one kernel for the input gradient and one for the weight
-gradient, each skipped when that gradient is not needed.
+gradient, each skipped when that gradient is not needed.  Every kernel takes
+the same sizes after its arrays: (N, C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW).
 """
-from minicnn.backend.cuda.im2col import _geometry  # (KH, KW, SH, SW, PH, PW, DH, DW) as long longs
-from minicnn.backend.cuda.pooling import _pool_shapes  # (N, C, H, W, OH, OW) as ints
-from minicnn.backend.cuda.runtime import (
-    check_size,
-    contiguous,
-    dtype_suffix,
-    import_cupy,
-    launch,
-    long_long,
-    shape_text,
-)
+from minicnn.backend.cuda.runtime import KernelCall, nchw_sizes, window
 
 __all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward"]
 
 
-def _depthwise_arguments(x_shape, weight, stride, padding, dilation, out_size):
-    n, c, h, w, oh, ow = _pool_shapes(x_shape, out_size)
-    return (*map(long_long, (n, c, h, w, oh, ow)), *_geometry(weight.shape[2:], stride, padding, dilation))
+def _sizes(x_shape, weight, stride, padding, dilation, out_size):
+    return (*nchw_sizes(x_shape, out_size), *window(weight.shape[2:], stride, padding, dilation))
 
 
 def _check_depthwise(op, x_shape, weight, shapes):
@@ -29,33 +19,22 @@ def _check_depthwise(op, x_shape, weight, shapes):
 
 
 def depthwise_conv2d_forward(x, weight, stride, padding, dilation, out_size):
-    cupy = import_cupy("depthwise_conv2d_forward")
-    shapes = shape_text(x, weight)
-    _check_depthwise("depthwise_conv2d_forward", x.shape, weight, shapes)
-    suffix = dtype_suffix("depthwise_conv2d_forward", x, weight)
-    n, c = x.shape[:2]
-    check_size("depthwise_conv2d_forward", shapes, x.size, n * c * out_size[0] * out_size[1])
-    x, weight = contiguous(x), contiguous(weight)
-    y = cupy.empty((n, c, *out_size), dtype=x.dtype)
-    launch("depthwise_conv2d_forward", suffix, (y.size,),
-            (x, weight, y, *_depthwise_arguments(x.shape, weight, stride, padding, dilation, out_size)), shapes)
+    call = KernelCall("depthwise_conv2d_forward", x, weight)
+    _check_depthwise("depthwise_conv2d_forward", x.shape, weight, call.shapes)
+    y = call.empty((*x.shape[:2], *out_size))
+    call.launch(y.size, x, weight, y, *_sizes(x.shape, weight, stride, padding, dilation, out_size))
     return y
 
 
 def depthwise_conv2d_backward(gy, x, weight, stride, padding, dilation, need_x=True, need_weight=True):
-    cupy = import_cupy("depthwise_conv2d_backward")
-    shapes = shape_text(gy, x, weight)
-    _check_depthwise("depthwise_conv2d_backward", x.shape, weight, shapes)
-    suffix = dtype_suffix("depthwise_conv2d_backward", gy, x, weight)
-    check_size("depthwise_conv2d_backward", shapes, x.size, gy.size)
-    gy, x, weight = contiguous(gy), contiguous(x), contiguous(weight)
-    arguments = _depthwise_arguments(x.shape, weight, stride, padding, dilation, gy.shape[2:])
+    call = KernelCall("depthwise_conv2d_backward", gy, x, weight)
+    _check_depthwise("depthwise_conv2d_backward", x.shape, weight, call.shapes)
+    sizes = _sizes(x.shape, weight, stride, padding, dilation, gy.shape[2:])
     grad_x = grad_weight = None
     if need_x:
-        grad_x = cupy.empty_like(x)
-        launch("depthwise_conv2d_backward_input", suffix, (grad_x.size,), (gy, weight, grad_x, *arguments), shapes)
+        grad_x = call.empty(x.shape)
+        call.launch(grad_x.size, gy, weight, grad_x, *sizes, kernel="depthwise_conv2d_backward_input")
     if need_weight:
-        grad_weight = cupy.empty_like(weight)
-        launch("depthwise_conv2d_backward_weight", suffix, (grad_weight.size,), (gy, x, grad_weight, *arguments),
-                shapes)
+        grad_weight = call.empty(weight.shape)
+        call.launch(grad_weight.size, gy, x, grad_weight, *sizes, kernel="depthwise_conv2d_backward_weight")
     return grad_x, grad_weight

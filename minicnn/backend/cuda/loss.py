@@ -1,22 +1,14 @@
 """Softmax, log-softmax and the fused softmax–cross-entropy kernels on the GPU (kernels/softmax.cu).
 
-Rows run along one axis, one warp per row; cross-entropy takes logits
+Rows run along one axis, one warp per row; every kernel sees its input as
+(outer, classes, inner) around that axis.  Cross-entropy takes logits
 (N, C, *rest) and integer targets (N, *rest), the class axis being 1.
 """
 import math
 
 import numpy as np
 
-from minicnn.backend.cuda.normalization import _optional  # None → null pointer, else a contiguous array
-from minicnn.backend.cuda.runtime import (
-    check_size,
-    contiguous,
-    dtype_suffix,
-    import_cupy,
-    launch,
-    long_long,
-    shape_text,
-)
+from minicnn.backend.cuda.runtime import KernelCall
 
 __all__ = [
     "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
@@ -33,29 +25,23 @@ def _outer_classes_inner(op, shape, axis):
     return math.prod(shape[:axis]), int(shape[axis]), math.prod(shape[axis + 1:])
 
 
-def _softmax_like(op, x, axis):
-    cupy = import_cupy(op)
-    shapes = shape_text(x) + f", axis={axis}"
-    suffix = dtype_suffix(op, x)
-    outer, classes, inner = _outer_classes_inner(op, x.shape, axis)
-    check_size(op, shapes, x.size)
-    x = contiguous(x)
-    y = cupy.empty_like(x)
-    launch(op, suffix, (outer * inner,), (x, y, long_long(outer), long_long(classes), long_long(inner)), shapes)
+def _softmax_like(kernel, x, axis):
+    """y = softmax(x) or log_softmax(x) along ``axis``: kernel(x, y, outer, classes, inner)."""
+    call = KernelCall(kernel, x, note=f"axis={axis}")
+    outer, classes, inner = _outer_classes_inner(kernel, x.shape, axis)
+    y = call.empty(x.shape)
+    call.launch(outer * inner, x, y, outer, classes, inner)
     return y
 
 
-def _softmax_like_backward(op, gy, y, axis):
-    cupy = import_cupy(op)
-    shapes = shape_text(gy, y) + f", axis={axis}"
+def _softmax_like_backward(kernel, gy, y, axis):
+    """gx from the output y: kernel(gy, y, gx, outer, classes, inner)."""
+    call = KernelCall(kernel, gy, y, note=f"axis={axis}")
     if gy.shape != y.shape:
-        raise ValueError(f"{op}: gradient and output shapes differ: {shapes}")
-    suffix = dtype_suffix(op, gy, y)
-    outer, classes, inner = _outer_classes_inner(op, y.shape, axis)
-    check_size(op, shapes, y.size)
-    gy, y = contiguous(gy), contiguous(y)
-    gx = cupy.empty_like(y)
-    launch(op, suffix, (outer * inner,), (gy, y, gx, long_long(outer), long_long(classes), long_long(inner)), shapes)
+        raise ValueError(f"{kernel}: gradient and output shapes differ: {call.shapes}")
+    outer, classes, inner = _outer_classes_inner(kernel, y.shape, axis)
+    gx = call.empty(y.shape)
+    call.launch(outer * inner, gy, y, gx, outer, classes, inner)
     return gx
 
 
@@ -75,6 +61,7 @@ def log_softmax_backward(gy, y, axis):
     return _softmax_like_backward("log_softmax_backward", gy, y, axis)
 
 
+# --- cross-entropy: softmax and the loss of each target in one kernel ------------
 def _cross_entropy_sizes(op, logits_shape, target, weight, shapes):
     if len(logits_shape) < 2 or tuple(target.shape) != (logits_shape[0], *logits_shape[2:]):
         raise ValueError(f"{op}: expected logits (N, C, *rest) and target (N, *rest), got {shapes}")
@@ -84,33 +71,25 @@ def _cross_entropy_sizes(op, logits_shape, target, weight, shapes):
 
 
 def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
-    cupy = import_cupy("cross_entropy_forward")
-    shapes = shape_text(logits, target, weight)
-    suffix = dtype_suffix("cross_entropy_forward", logits, *(a for a in (weight,) if a is not None))
-    batch, classes, inner = _cross_entropy_sizes("cross_entropy_forward", logits.shape, target, weight, shapes)
-    check_size("cross_entropy_forward", shapes, logits.size)
-    logits, target = contiguous(logits), contiguous(target.astype(np.int64, copy=False))
-    log_probs = cupy.empty_like(logits)
-    losses = cupy.empty(target.shape, dtype=logits.dtype)
-    target_weights = cupy.empty(target.shape, dtype=logits.dtype)
-    launch("cross_entropy_forward", suffix, (batch * inner,),
-            (logits, target, _optional(weight), log_probs, losses, target_weights, long_long(batch), long_long(classes),
-             long_long(inner), long_long(ignore_index), np.float64(label_smoothing)), shapes)
+    call = KernelCall("cross_entropy_forward", logits, target, weight, dtype_of=[logits, weight])
+    batch, classes, inner = _cross_entropy_sizes("cross_entropy_forward", logits.shape, target, weight,
+                                                 call.shapes)
+    log_probs = call.empty(logits.shape)
+    losses, target_weights = call.empty(target.shape), call.empty(target.shape)
+    call.launch(batch * inner, logits, target.astype(np.int64, copy=False), weight, log_probs, losses,
+                target_weights, batch, classes, inner, int(ignore_index), np.float64(label_smoothing))
     return losses, log_probs, target_weights
 
 
 def cross_entropy_backward(grad_losses, log_probs, target, weight, ignore_index, label_smoothing):
-    cupy = import_cupy("cross_entropy_backward")
-    shapes = shape_text(grad_losses, log_probs, target, weight)
-    suffix = dtype_suffix("cross_entropy_backward", grad_losses, log_probs, *(a for a in (weight,) if a is not None))
-    batch, classes, inner = _cross_entropy_sizes("cross_entropy_backward", log_probs.shape, target, weight, shapes)
+    call = KernelCall("cross_entropy_backward", grad_losses, log_probs, target, weight,
+                      dtype_of=[grad_losses, log_probs, weight])
+    batch, classes, inner = _cross_entropy_sizes("cross_entropy_backward", log_probs.shape, target, weight,
+                                                 call.shapes)
     if grad_losses.shape != target.shape:
-        raise ValueError(f"cross_entropy_backward: grad_losses must have the target's shape, got {shapes}")
-    check_size("cross_entropy_backward", shapes, log_probs.size)
-    grad_losses, log_probs = contiguous(grad_losses), contiguous(log_probs)
-    target = contiguous(target.astype(np.int64, copy=False))
-    grad_logits = cupy.empty_like(log_probs)
-    launch("cross_entropy_backward", suffix, (batch * inner,),
-            (grad_losses, log_probs, target, _optional(weight), grad_logits, long_long(batch), long_long(classes),
-             long_long(inner), long_long(ignore_index), np.float64(label_smoothing)), shapes)
+        raise ValueError(f"cross_entropy_backward: grad_losses must have the target's shape, "
+                         f"got {call.shapes}")
+    grad_logits = call.empty(log_probs.shape)
+    call.launch(batch * inner, grad_losses, log_probs, target.astype(np.int64, copy=False), weight,
+                grad_logits, batch, classes, inner, int(ignore_index), np.float64(label_smoothing))
     return grad_logits

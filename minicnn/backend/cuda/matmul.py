@@ -6,15 +6,7 @@
 are grouped convolution's product.
 """
 from minicnn.backend.cuda.runtime import SUPPORTED_DTYPES as _SUFFIX
-from minicnn.backend.cuda.runtime import (
-    check_size,
-    contiguous,
-    dtype_suffix,
-    import_cupy,
-    launch,
-    long_long,
-    shape_text,
-)
+from minicnn.backend.cuda.runtime import KernelCall, import_cupy
 
 __all__ = ["use_teaching_gemm", "teaching_gemm_enabled", "matmul", "gemm"]
 
@@ -49,24 +41,21 @@ def gemm(a, b, kernel="blocked"):
     2-D (M, K) @ (K, N), or a batch of them, (G, M, K) @ (G, K, N) — the shape of
     grouped convolution's product — one grid layer (blockIdx.z) per batch entry.
     """
-    cupy = import_cupy("gemm")
-    shapes = shape_text(a, b)
+    call = KernelCall("gemm", a, b)
     if kernel not in GEMM_KERNELS:
         raise ValueError(f"gemm: kernel must be one of {sorted(GEMM_KERNELS)}, got {kernel!r}")
     op, rows_per_block = GEMM_KERNELS[kernel]
     batched = a.ndim == 3 and b.ndim == 3 and a.shape[0] == b.shape[0]
     if not (batched or (a.ndim == 2 and b.ndim == 2)) or a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"gemm: expected (M, K) @ (K, N) or (G, M, K) @ (G, K, N), got {shapes}")
-    suffix = dtype_suffix("gemm", a, b)
+        raise ValueError(f"gemm: expected (M, K) @ (K, N) or (G, M, K) @ (G, K, N), got {call.shapes}")
     batch = a.shape[0] if batched else 1
     (m, k), n = a.shape[-2:], b.shape[-1]
-    check_size("gemm", shapes, batch * m * k, batch * k * n, batch * m * n)
     if -(-m // rows_per_block) > 65535 or batch > 65535:
         raise ValueError(f"gemm: the grid holds at most 65535 row tiles (M <= {65535 * rows_per_block:,} for the "
-                         f"{kernel} kernel) and 65535 batch entries, got M={m}, batch={batch} for inputs {shapes}")
-    c = cupy.empty((batch, m, n) if batched else (m, n), dtype=a.dtype)
-    launch(op, suffix, (m, n, batch),
-           (contiguous(a), contiguous(b), c, long_long(m), long_long(n), long_long(k)), shapes)
+                         f"{kernel} kernel) and 65535 batch entries, got M={m}, batch={batch} for inputs "
+                         f"{call.shapes}")
+    c = call.empty((batch, m, n) if batched else (m, n))
+    call.launch((m, n, batch), a, b, c, m, n, k, kernel=op)
     return c
 
 

@@ -1,5 +1,9 @@
 """Pooling kernels on the GPU (kernels/pooling.cu): max, average and adaptive average over (N, C, H, W).
 
+One thread per element written; the backwards are gathers (each input pixel
+sums over the windows that cover it), so no atomics.  Every kernel takes
+(N, C, H, W, OH, OW) after its arrays, then its window (KH, KW, SH, SW, PH, PW).
+
 ``max_pool2d_input_indices`` has no kernel of its own: it is index arithmetic,
 and the NumPy reference (written with ``xp = get_array_module(x)``) runs on CuPy
 arrays unchanged.
@@ -7,15 +11,7 @@ arrays unchanged.
 import numpy as np
 
 from minicnn.backend.cpu import pooling as _cpu_pooling
-from minicnn.backend.cuda.runtime import (
-    check_size,
-    contiguous,
-    dtype_suffix,
-    import_cupy,
-    launch,
-    long_long,
-    shape_text,
-)
+from minicnn.backend.cuda.runtime import KernelCall, nchw_sizes, window
 
 __all__ = [
     "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_input_indices",
@@ -24,46 +20,27 @@ __all__ = [
 ]
 
 
-# --- pooling: one thread per element written (backward = gather, no atomics) --
-def _pool_shapes(x_shape, out_size):
-    n, c, h, w = (int(v) for v in x_shape)
-    oh, ow = (int(v) for v in out_size)
-    return n, c, h, w, oh, ow
-
-
-def _pool_window(kernel_size, stride, padding):
-    return tuple(long_long(v) for v in (*kernel_size, *stride, *padding))
-
-
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
-    cupy = import_cupy("max_pool2d_forward")
-    shapes = shape_text(x)
-    suffix = dtype_suffix("max_pool2d_forward", x)
-    n, c, h, w, oh, ow = _pool_shapes(x.shape, out_size)
-    check_size("max_pool2d_forward", shapes, x.size, n * c * oh * ow,
-                int32=[("KH*KW", kernel_size[0] * kernel_size[1])])
-    x = contiguous(x)
-    y = cupy.empty((n, c, oh, ow), dtype=x.dtype)
-    window_argmax = cupy.empty((n, c, oh, ow), dtype=np.int32)
-    launch("max_pool2d_forward", suffix, (y.size,),
-            (x, y, window_argmax, *map(long_long, (n, c, h, w, oh, ow)), *_pool_window(kernel_size, stride, padding),
-             *map(long_long, dilation)), shapes)
+    call = KernelCall("max_pool2d_forward", x)
+    call.check_int32("KH*KW", kernel_size[0] * kernel_size[1])  # window_argmax holds a position in the window
+    sizes = nchw_sizes(x.shape, out_size)
+    n, c, _, _, oh, ow = sizes
+    y = call.empty((n, c, oh, ow))
+    window_argmax = call.empty((n, c, oh, ow), dtype=np.int32)
+    call.launch(y.size, x, y, window_argmax, *sizes, *window(kernel_size, stride, padding, dilation))
     return y, window_argmax
 
 
 def max_pool2d_backward(gy, window_argmax, x_shape, kernel_size, stride, padding, dilation):
-    cupy = import_cupy("max_pool2d_backward")
-    shapes = shape_text(gy, window_argmax) + f", x_shape={tuple(x_shape)}"
-    suffix = dtype_suffix("max_pool2d_backward", gy)
-    n, c, h, w, oh, ow = _pool_shapes(x_shape, gy.shape[2:])
+    call = KernelCall("max_pool2d_backward", gy, window_argmax, dtype_of=[gy],
+                      note=f"x_shape={tuple(x_shape)}")
     if window_argmax.shape != gy.shape:
-        raise ValueError(f"max_pool2d_backward: window_argmax and the gradient must have one shape, got {shapes}")
-    check_size("max_pool2d_backward", shapes, gy.size, n * c * h * w)
-    gy, window_argmax = contiguous(gy), contiguous(window_argmax.astype(np.int32, copy=False))
-    gx = cupy.empty((n, c, h, w), dtype=gy.dtype)
-    launch("max_pool2d_backward", suffix, (gx.size,),
-            (gy, window_argmax, gx, *map(long_long, (n, c, h, w, oh, ow)), *_pool_window(kernel_size, stride, padding),
-             *map(long_long, dilation)), shapes)
+        raise ValueError(f"max_pool2d_backward: window_argmax and the gradient must have one shape, "
+                         f"got {call.shapes}")
+    sizes = nchw_sizes(x_shape, gy.shape[2:])
+    gx = call.empty(sizes[:4])
+    call.launch(gx.size, gy, window_argmax.astype(np.int32, copy=False), gx, *sizes,
+                *window(kernel_size, stride, padding, dilation))
     return gx
 
 
@@ -72,59 +49,42 @@ def max_pool2d_input_indices(window_argmax, x_shape, kernel_size, stride, paddin
     return _cpu_pooling.max_pool2d_input_indices(window_argmax, x_shape, kernel_size, stride, padding, dilation)
 
 
-def _divisor_argument(divisor_override, dtype):
+def _divisor(call, divisor_override):
     # The kernel reads 0 as "no override"; PyTorch refuses divisor_override=0 anyway.
-    return dtype.type(0 if divisor_override is None else divisor_override)
+    return call.scalar(0 if divisor_override is None else divisor_override)
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad=True, divisor_override=None):
-    cupy = import_cupy("avg_pool2d_forward")
-    shapes = shape_text(x)
-    suffix = dtype_suffix("avg_pool2d_forward", x)
-    n, c, h, w, oh, ow = _pool_shapes(x.shape, out_size)
-    check_size("avg_pool2d_forward", shapes, x.size, n * c * oh * ow)
-    x = contiguous(x)
-    y = cupy.empty((n, c, oh, ow), dtype=x.dtype)
-    launch("avg_pool2d_forward", suffix, (y.size,),
-            (x, y, *map(long_long, (n, c, h, w, oh, ow)), *_pool_window(kernel_size, stride, padding),
-             long_long(bool(count_include_pad)), _divisor_argument(divisor_override, x.dtype)), shapes)
+    call = KernelCall("avg_pool2d_forward", x)
+    sizes = nchw_sizes(x.shape, out_size)
+    n, c, _, _, oh, ow = sizes
+    y = call.empty((n, c, oh, ow))
+    call.launch(y.size, x, y, *sizes, *window(kernel_size, stride, padding), bool(count_include_pad),
+                _divisor(call, divisor_override))
     return y
 
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include_pad=True, divisor_override=None):
-    cupy = import_cupy("avg_pool2d_backward")
-    shapes = shape_text(gy) + f", x_shape={tuple(x_shape)}"
-    suffix = dtype_suffix("avg_pool2d_backward", gy)
-    n, c, h, w, oh, ow = _pool_shapes(x_shape, gy.shape[2:])
-    check_size("avg_pool2d_backward", shapes, gy.size, n * c * h * w)
-    gy = contiguous(gy)
-    gx = cupy.empty((n, c, h, w), dtype=gy.dtype)
-    launch("avg_pool2d_backward", suffix, (gx.size,),
-            (gy, gx, *map(long_long, (n, c, h, w, oh, ow)), *_pool_window(kernel_size, stride, padding),
-             long_long(bool(count_include_pad)), _divisor_argument(divisor_override, gy.dtype)), shapes)
+    call = KernelCall("avg_pool2d_backward", gy, note=f"x_shape={tuple(x_shape)}")
+    sizes = nchw_sizes(x_shape, gy.shape[2:])
+    gx = call.empty(sizes[:4])
+    call.launch(gx.size, gy, gx, *sizes, *window(kernel_size, stride, padding), bool(count_include_pad),
+                _divisor(call, divisor_override))
     return gx
 
 
 def adaptive_avg_pool2d_forward(x, out_size):
-    cupy = import_cupy("adaptive_avg_pool2d_forward")
-    shapes = shape_text(x)
-    suffix = dtype_suffix("adaptive_avg_pool2d_forward", x)
-    n, c, h, w, oh, ow = _pool_shapes(x.shape, out_size)
-    check_size("adaptive_avg_pool2d_forward", shapes, x.size, n * c * oh * ow)
-    x = contiguous(x)
-    y = cupy.empty((n, c, oh, ow), dtype=x.dtype)
-    launch("adaptive_avg_pool2d_forward", suffix, (y.size,), (x, y, *map(long_long, (n, c, h, w, oh, ow))), shapes)
+    call = KernelCall("adaptive_avg_pool2d_forward", x)
+    sizes = nchw_sizes(x.shape, out_size)
+    n, c, _, _, oh, ow = sizes
+    y = call.empty((n, c, oh, ow))
+    call.launch(y.size, x, y, *sizes)
     return y
 
 
 def adaptive_avg_pool2d_backward(gy, x_shape):
-    cupy = import_cupy("adaptive_avg_pool2d_backward")
-    shapes = shape_text(gy) + f", x_shape={tuple(x_shape)}"
-    suffix = dtype_suffix("adaptive_avg_pool2d_backward", gy)
-    n, c, h, w, oh, ow = _pool_shapes(x_shape, gy.shape[2:])
-    check_size("adaptive_avg_pool2d_backward", shapes, gy.size, n * c * h * w)
-    gy = contiguous(gy)
-    gx = cupy.empty((n, c, h, w), dtype=gy.dtype)
-    launch("adaptive_avg_pool2d_backward", suffix, (gx.size,), (gy, gx, *map(long_long, (n, c, h, w, oh, ow))),
-            shapes)
+    call = KernelCall("adaptive_avg_pool2d_backward", gy, note=f"x_shape={tuple(x_shape)}")
+    sizes = nchw_sizes(x_shape, gy.shape[2:])
+    gx = call.empty(sizes[:4])
+    call.launch(gx.size, gy, gx, *sizes)
     return gx

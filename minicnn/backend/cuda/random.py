@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from minicnn.backend.cpu import random as _cpu_random
-from minicnn.backend.cuda.runtime import check_size, dtype_suffix, import_cupy, launch, long_long
+from minicnn.backend.cuda.runtime import KernelCall
 
 __all__ = ["philox4x32", "uniform_from_counter", "dropout_mask"]
 
@@ -25,18 +25,11 @@ def dropout_mask(shape, p, seed, offset, dtype):
     bits >> 8 ≥ ceil(p · 2^24), a threshold computed once here (p · 2^24 is
     exact in double), so no float rounding can separate the GPU mask from the CPU's.
     """
-    cupy = import_cupy("dropout_mask")
-    dtype = np.dtype(dtype)
-    suffix = dtype_suffix("dropout_mask", np.empty(0, dtype=dtype))
-    shapes = f"shape={tuple(shape)}, p={p}"
-    count = math.prod(shape)
-    check_size("dropout_mask", shapes, count)
+    call = KernelCall("dropout_mask", dtype=dtype, note=f"shape={tuple(shape)}, p={p}")
     if not 0 <= p < 1:
         raise ValueError(f"dropout_mask: p must be in [0, 1), got {p}")
     keep_threshold = math.ceil(p * 2**24)
-    scale = dtype.type(1.0 / (1.0 - p))
-    mask = cupy.empty(tuple(shape), dtype=dtype)
-    launch("dropout_mask", suffix, (count,),
-            (mask, long_long(count), np.uint64(int(seed) % 2**64), np.uint64(int(offset) % 2**64),
-             np.uint32(keep_threshold), scale), shapes)
+    mask = call.empty(shape)
+    call.launch(mask.size, mask, mask.size, np.uint64(int(seed) % 2**64), np.uint64(int(offset) % 2**64),
+                np.uint32(keep_threshold), call.scalar(1.0 / (1.0 - p)))
     return mask

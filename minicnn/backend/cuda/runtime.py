@@ -1,12 +1,17 @@
 """Compiling and launching our CUDA kernels through CuPy: the part every wrapper shares.
 
-* ``kernel_source(family)`` reads kernels/<family>.cu from the installed
-  package (``minicnn/kernels``) or, in a source checkout, the repository.
-* ``launch(op, suffix, work, args, shapes)`` compiles the family's file with
-  ``cupy.RawModule`` the first time any of its kernels is needed (then keeps it
-  for the life of the process: no kernel is ever rebuilt), picks entry point
-  ``<op>_f32``/``<op>_f64`` and launches it with launch.py's configuration
-  for these work sizes.
+A wrapper (activation.py, pooling.py ...) says only what differs from kernel to
+kernel, through one ``KernelCall``::
+
+    call = KernelCall("avg_pool2d_forward", x)         # dtype -> f32/f64, sizes checked
+    y = call.empty((n, c, oh, ow))                      # an output in x's dtype
+    call.launch(y.size, x, y, n, c, h, w, oh, ow, ...)  # y.size threads, as launch.py says
+
+* ``launch`` compiles kernels/<family>.cu (the family is the kernel's entry in
+  launch.py) with ``cupy.RawModule`` the first time any of its kernels is
+  needed, then keeps it for the life of the process: no kernel is ever rebuilt.
+  It picks entry point ``<op>_f32``/``<op>_f64`` and launches it with
+  launch.py's configuration for these work sizes.
 * A failure to compile or launch raises ``CudaKernelError`` naming the kernel
   and the input shapes; ``check_size`` refuses sizes a kernel cannot index.
 
@@ -19,27 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.backend.cuda.launch import launch_config
-
-# Which kernels/<family>.cu defines each kernel.
-FAMILY = {
-    "im2col": "im2col", "col2im": "im2col",
-    "depthwise_conv2d_forward": "depthwise", "depthwise_conv2d_backward_input": "depthwise",
-    "depthwise_conv2d_backward_weight": "depthwise",
-    "gemm": "gemm", "gemm_blocked": "gemm",
-    "max_pool2d_forward": "pooling", "max_pool2d_backward": "pooling",
-    "avg_pool2d_forward": "pooling", "avg_pool2d_backward": "pooling",
-    "adaptive_avg_pool2d_forward": "pooling", "adaptive_avg_pool2d_backward": "pooling",
-    "batch_norm_statistics": "batchnorm", "batch_norm_invstd": "batchnorm", "batch_norm_forward": "batchnorm",
-    "batch_norm_backward_reduce": "batchnorm", "batch_norm_backward_input": "batchnorm",
-    "batch_norm_update_running_stats": "batchnorm",
-    "local_response_norm_forward": "lrn", "local_response_norm_backward": "lrn",
-    "softmax_forward": "softmax", "softmax_backward": "softmax", "log_softmax_forward": "softmax",
-    "log_softmax_backward": "softmax", "cross_entropy_forward": "softmax", "cross_entropy_backward": "softmax",
-    "dropout_mask": "dropout", "bias_add": "bias", "channel_sum": "bias",
-}
-for _name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardswish", "hardsigmoid"):
-    FAMILY[f"{_name}_forward"] = FAMILY[f"{_name}_backward"] = "activation"
+from minicnn import device
+from minicnn.backend.cuda.launch import kernel_family, launch_config
 
 # dtype -> the suffix of its entry points
 SUPPORTED_DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
@@ -79,12 +65,11 @@ def kernel_source(family):
 
 
 def import_cupy(op):
+    """CuPy, or the RuntimeError saying why CUDA is not usable here."""
     try:
         import cupy
     except ImportError:
-        from minicnn import cuda
-
-        cuda.require(f"minicnn.backend.cuda.{op}")
+        device.require(f"minicnn.backend.cuda.{op}")
         raise
     return cupy
 
@@ -106,7 +91,7 @@ def _module(family, op, shapes):
 
 
 def _kernel(op, dtype_suffix, shapes):
-    family = FAMILY[op]
+    family = kernel_family(op)
     name = f"{op}_{dtype_suffix}"
     function = _functions.get((family, name))
     if function is None:
@@ -144,6 +129,10 @@ def dtype_suffix(op, *arrays):
     dtype = arrays[0].dtype
     if any(a.dtype != dtype for a in arrays[1:]):
         raise TypeError(f"{op}: CUDA kernels need one dtype, got {[str(a.dtype) for a in arrays]}")
+    return _suffix(op, dtype)
+
+
+def _suffix(op, dtype):
     try:
         return SUPPORTED_DTYPES[np.dtype(dtype)]
     except KeyError:
@@ -162,21 +151,86 @@ def check_size(op, shapes, *sizes, int32=()):
 
 
 def contiguous(array):
-    from minicnn.backend import get_array_module
-
-    return get_array_module(array).ascontiguousarray(array)
-
-
-def null_pointer():
-    """A null pointer argument (weight=None): 8 zero bytes, the size of a device pointer."""
-    return np.uint64(0)
-
-
-def long_long(value):
-    return np.int64(int(value))
+    """``array`` in C order (itself when it already is): the kernels index flat memory."""
+    return device.get_array_module(array).ascontiguousarray(array)
 
 
 def shape_text(*arrays):
     return ", ".join(str(tuple(a.shape)) if hasattr(a, "shape") else repr(a) for a in arrays)
 
 
+def nchw_sizes(x_shape, out_size):
+    """(N, C, H, W, OH, OW) as Python ints: the sizes every sliding-window kernel takes first."""
+    n, c, h, w = (int(v) for v in x_shape)
+    oh, ow = (int(v) for v in out_size)
+    return n, c, h, w, oh, ow
+
+
+def window(*pairs):
+    """``window(kernel_size, stride, padding)`` -> (KH, KW, SH, SW, PH, PW), Python ints (long long)."""
+    return tuple(int(v) for pair in pairs for v in pair)
+
+
+# --- what every wrapper does the same way ------------------------------------------
+class KernelCall:
+    """One call of a wrapper: checks its inputs, allocates its outputs and launches its kernel(s).
+
+    ``arrays`` are the inputs.  They name the call in error messages (followed
+    by ``note``, e.g. ``"axis=1"``), must fit the kernels' 64-bit indexing, and
+    must share one dtype, float32 or float64, which picks the entry point's
+    suffix: ``dtype_of`` says which of them carry it when others hold integers
+    (targets, argmax indices), and ``dtype`` gives it when there are no inputs.
+
+    Arguments travel to a kernel as CuPy packs them (by NumPy type), so
+    ``launch`` converts them by one rule: an array becomes a pointer to its
+    contiguous data, None a null pointer (an absent weight), a Python int a
+    C ``long long`` (every size and index in kernels/*.cu is one), and a NumPy
+    scalar stays what it is (``np.int32(size)`` for an ``int``, ``np.float64(eps)``
+    for a ``double``, ``call.scalar(v)`` for the kernel's ``T``).
+    """
+
+    def __init__(self, op, *arrays, dtype_of=None, dtype=None, note=None):
+        self.op = op
+        self.cupy = import_cupy(op)
+        self.shapes = ", ".join(part for part in (shape_text(*arrays), note) if part)
+        typed = [a for a in (arrays if dtype_of is None else dtype_of) if a is not None]
+        if typed:
+            self.suffix, self.dtype = dtype_suffix(op, *typed), np.dtype(typed[0].dtype)
+        else:
+            self.suffix, self.dtype = _suffix(op, dtype), np.dtype(dtype)
+        check_size(op, self.shapes, *(a.size for a in arrays if a is not None))
+
+    def check_int32(self, name, value):
+        """Refuse a value the kernel receives as a 32-bit ``int`` when it does not fit one."""
+        check_size(self.op, self.shapes, int32=[(name, value)])
+
+    def empty(self, shape, dtype=None):
+        """A new C-ordered output of ``shape`` (in the call's dtype unless given), its size checked first."""
+        shape = tuple(int(size) for size in shape)
+        check_size(self.op, self.shapes, math.prod(shape))
+        return self.cupy.empty(shape, dtype=self.dtype if dtype is None else dtype)
+
+    def scalar(self, value):
+        """``value`` as the kernel's ``T`` (float for the f32 entry point, double for f64)."""
+        return self.dtype.type(value)
+
+    def launch(self, work, *args, kernel=None):
+        """Launch ``kernel`` (default: the call's op) on ``args`` with launch.py's configuration for ``work``.
+
+        ``work``: one size, or a tuple of them (GEMM's M, N, batch), as launch.py documents for the kernel.
+        """
+        work = tuple(work) if isinstance(work, tuple) else (work,)
+        arguments = tuple(self._argument(value) for value in args)
+        launch(kernel or self.op, self.suffix, work, arguments, self.shapes)
+
+    def _argument(self, value):
+        if value is None:
+            return np.uint64(0)  # a null pointer: 8 zero bytes, the size of a device pointer
+        if isinstance(value, np.generic):
+            return value
+        if isinstance(value, int):  # bool too: flags travel as long long 0/1
+            return np.int64(value)
+        if isinstance(value, float):
+            raise TypeError(f"{self.op}: a Python float has no C type; pass np.float64(value) for a double "
+                            f"or call.scalar(value) for the kernel's T")
+        return contiguous(value)
