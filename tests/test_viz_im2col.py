@@ -10,7 +10,8 @@ from matplotlib.patches import Rectangle
 
 import minicnn
 from minicnn import viz
-from minicnn.backend.cpu.im2col import conv_output_size, im2col
+from minicnn.backend.cpu.im2col import im2col
+from minicnn.shapes import conv_output_size
 from minicnn.viz.im2col import PADDING_GREY
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,12 @@
 """The differentiable operations behind Tensor's operators and methods.
 
+Every `Function` class states its forward and backward rule as math in its
+docstring. Where it calls kernels (`kernels_for(x).<name>`: the NumPy kernel in
+`minicnn/backend/cpu/<family>.py`, its CUDA twin in `minicnn/backend/cuda/` +
+`kernels/<family>.cu`), the docstring names each kernel it calls; where the
+NumPy math is short and runs unchanged on CuPy (`xp = get_array_module(x)`), it
+sits in the Function itself.
+
 ``tensor.py`` cannot import this package (it sits one floor below), so the
 operators are attached to ``Tensor`` here, once, when minicnn is imported.
 """

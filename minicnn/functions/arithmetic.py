@@ -43,6 +43,8 @@ def lift(value, like):
 
 
 class Add(Function):
+    """y = a + b;  ∂L/∂a = sum_to(∂L/∂y, a.shape),  ∂L/∂b = sum_to(∂L/∂y, b.shape)."""
+
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
@@ -52,6 +54,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    """y = a − b;  ∂L/∂a = sum_to(∂L/∂y, a.shape),  ∂L/∂b = sum_to(−∂L/∂y, b.shape)."""
+
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         return a - b
@@ -61,6 +65,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """y = a · b;  ∂L/∂a = sum_to(∂L/∂y · b, a.shape),  ∂L/∂b = sum_to(∂L/∂y · a, b.shape)."""
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -72,6 +78,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    """y = a / b;  ∂L/∂a = sum_to(∂L/∂y / b, a.shape),  ∂L/∂b = sum_to(−∂L/∂y · a / b², b.shape)."""
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
@@ -83,7 +91,10 @@ class Div(Function):
 
 
 class Pow(Function):
-    """x ** exponent for a constant exponent: d/dx = exponent · x^(exponent-1)."""
+    """y = x^p for a constant exponent p;  ∂L/∂x = ∂L/∂y · p · x^(p−1).
+
+    For p = 0 the gradient is zeros: x⁰ is constant, and 0 · x⁻¹ would be nan at x = 0.
+    """
 
     def __init__(self, exponent):
         self.exponent = exponent
@@ -99,7 +110,11 @@ class Pow(Function):
 
 
 class PowTensor(Function):
-    """a ** b with both operands tensors: d/da = b·a^(b-1), d/db = a^b · log a."""
+    """y = a^b with both operands tensors:
+    ∂L/∂a = sum_to(∂L/∂y · b · a^(b−1), a.shape),
+    ∂L/∂b = sum_to(∂L/∂y · y · log a, b.shape),
+    with log a read as 0 where a ≤ 0 (no real logarithm there).
+    """
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -117,6 +132,8 @@ class PowTensor(Function):
 
 
 class Neg(Function):
+    """y = −x;  ∂L/∂x = −∂L/∂y."""
+
     def forward(self, x):
         return -x
 
@@ -125,10 +142,11 @@ class Neg(Function):
 
 
 class MatMul(Function):
-    """a @ b for 1-D to N-D operands, batched like ``np.matmul``.
+    """y = a @ b for 1-D to N-D operands, batched like ``np.matmul``.
 
-    For 2-D operands: ga = gy @ bᵀ and gb = aᵀ @ gy; batch axes that
-    broadcasting added are summed away afterwards.
+    Backward for 2-D operands: ∂L/∂a = ∂L/∂y @ bᵀ,  ∂L/∂b = aᵀ @ ∂L/∂y.  A 1-D
+    operand is first lifted to a matrix (a → (1, K), b → (K, 1)), and batch axes
+    that broadcasting added are summed away (``sum_to``).
     """
 
     def forward(self, a, b):

@@ -14,25 +14,37 @@ Outputs come back as (N, OC, OH, OW) views of a channel-major (OC, N, OH, OW)
 buffer: the next layer's im2col wants channels first, so the transpose is free.
 """
 from minicnn.backend import kernels_for
-from minicnn.backend.cpu.im2col import conv_output_size
-from minicnn.functions.dtypes import check_input_and_weight
+from minicnn.checks import (
+    check_image_batch,
+    check_input_and_weight,
+    check_pair,
+    check_positive_int,
+    check_type,
+)
+from minicnn.shapes import conv_output_size
 from minicnn.tensor import Function, Tensor
 
 
-def _pair(op, name, value, minimum):
-    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
-    if pair is None or len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in pair):
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
 class Conv2d(Function):
-    def __init__(self, stride, padding, dilation, groups, out_size):
+    """y = W ⋆ x + b: cross-correlation per group, as one batched matrix product (shapes: module docstring).
+
+    Forward:   cols = im2col(x)  (G, K, M);   y = W_g · cols  (G, OC/G, M);   y += b per output channel.
+    Backward, with gy = ∂L/∂y grouped as (G, OC/G, M):
+               grad_cols = W_gᵀ · gy, then col2im → ∂L/∂x (overlapping windows add up);
+               ∂L/∂W = gy · colsᵀ;   ∂L/∂b = Σ gy over N, OH, OW.
+    Depthwise (groups == in_channels == out_channels), no columns:
+               y[n, c, oh, ow] = Σ_ij W[c, 0, i, j] · x_pad[n, c, oh·s + i·d, ow·s + j·d];
+               each x_pad value read gets gy · W[c, 0, i, j] back;   ∂L/∂W[c, 0, i, j] = Σ gy · x_pad.
+
+    Kernels: im2col, matmul, col2im, bias_add, channel_sum; depthwise_conv2d_forward and
+    depthwise_conv2d_backward (with bias_add, channel_sum) for groups == channels.
+    """
+
+    def __init__(self, stride, padding, dilation, groups, out_size, in_channels, out_channels):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.out_size = out_size
-        self.depthwise = False  # set by conv2d when groups == in_channels == out_channels
+        # One filter per channel, nothing mixed across channels: the direct kernel, not im2col + matmul.
+        self.depthwise = groups == in_channels == out_channels
 
     def forward(self, x, weight, bias=None):
         kernels = kernels_for(x)
@@ -95,18 +107,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     x = input
     op = "conv2d"
-    for name, t in (("input", x), ("weight", weight)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected 4-D input (N, C, H, W), got shape {x.shape}")
+    check_type(op, "input", x, Tensor)
+    check_type(op, "weight", weight, Tensor)
+    check_image_batch(op, x)
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected 4-D weight (out_channels, in_channels/groups, kH, kW), got {weight.shape}")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
-    stride = _pair(op, "stride", stride, 1)
-    padding = _pair(op, "padding", padding, 0)
-    dilation = _pair(op, "dilation", dilation, 1)
+    groups = check_positive_int(op, "groups", groups)
+    stride = check_pair(op, "stride", stride)
+    padding = check_pair(op, "padding", padding, minimum=0)
+    dilation = check_pair(op, "dilation", dilation)
     n, c, h, w = x.shape
     out_channels, channels_per_group, kh, kw = weight.shape
     if c % groups:
@@ -132,6 +141,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             f"{op}: kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input "
             f"{h + 2 * padding[0]}x{w + 2 * padding[1]}"
         )
-    function = Conv2d(stride, padding, dilation, groups, out_size)
-    function.depthwise = groups == c == out_channels
+    function = Conv2d(stride, padding, dilation, groups, out_size, c, out_channels)
     return function(x, weight) if bias is None else function(x, weight, bias)

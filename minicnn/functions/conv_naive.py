@@ -12,7 +12,8 @@ so conv2d itself checks them (one set of rules, in one place).
 """
 import numpy as np
 
-from minicnn.functions.conv import _pair, conv2d
+from minicnn.checks import check_image_batch, check_pair, check_type
+from minicnn.functions.conv import conv2d
 from minicnn.tensor import Tensor, no_grad, tensor
 
 _OP = "conv2d_naive"
@@ -24,10 +25,8 @@ def _checked_output_size(input, weight, bias, stride, padding, dilation, groups)
     conv2d runs on an empty batch (N = 0): it checks types, shapes, dtypes, groups and bias,
     then multiplies nothing.
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{_OP}: input must be a Tensor, got {type(input).__name__}")
-    if input.ndim != 4:
-        raise ValueError(f"{_OP}: expected 4-D input (N, C, H, W), got shape {input.shape}")
+    check_type(_OP, "input", input, Tensor)
+    check_image_batch(_OP, input)  # before slicing off the batch below
     try:
         with no_grad():
             empty = conv2d(Tensor(input.data[:0]), weight, bias, stride, padding, dilation, groups)
@@ -49,8 +48,8 @@ def conv2d_naive(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     True
     """
     out_h, out_w = _checked_output_size(input, weight, bias, stride, padding, dilation, groups)
-    (sh, sw), (ph, pw) = _pair(_OP, "stride", stride, 1), _pair(_OP, "padding", padding, 0)
-    dh, dw = _pair(_OP, "dilation", dilation, 1)
+    (sh, sw), (ph, pw) = check_pair(_OP, "stride", stride), check_pair(_OP, "padding", padding, minimum=0)
+    dh, dw = check_pair(_OP, "dilation", dilation)
     x, w = input.numpy(), weight.numpy()  # loops index one number at a time: on the host
     b = None if bias is None else bias.numpy()
     batch, _, height, width = x.shape

@@ -6,10 +6,17 @@ the same seed gives the same masks, on the CPU and on the GPU.
 """
 from minicnn import random
 from minicnn.backend import kernels_for
+from minicnn.checks import check_probability
 from minicnn.tensor import Function, Tensor
 
 
 class Dropout(Function):
+    """y = x · mask, mask = [u ≥ p] / (1 − p) with u uniform in [0, 1) from the seeded Philox stream;
+    ∂L/∂x = ∂L/∂y · mask, the same mask.
+
+    Kernel: dropout_mask.
+    """
+
     def __init__(self, p):
         self.p = p
 
@@ -28,8 +35,7 @@ def dropout(x, p=0.5, training=True):
         raise TypeError(f"dropout: expected a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: expected a floating-point tensor, got dtype {x.dtype}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-        raise ValueError(f"dropout: probability p must be in [0, 1), got {p!r}")
+    p = check_probability("dropout", "p", p)
     if not training or p == 0:
         return x
-    return Dropout(float(p))(x)
+    return Dropout(p)(x)

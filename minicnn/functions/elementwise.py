@@ -10,6 +10,8 @@ from minicnn.tensor import DEFAULT_DTYPE, Function, Tensor
 
 
 class Exp(Function):
+    """y = eˣ;  ∂L/∂x = ∂L/∂y · y, from the saved output."""
+
     def forward(self, x):
         self.y = get_array_module(x).exp(x)
         return self.y
@@ -19,6 +21,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """y = log x;  ∂L/∂x = ∂L/∂y / x."""
+
     def forward(self, x):
         self.x = x
         return get_array_module(x).log(x)
@@ -28,6 +32,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    """y = √x;  ∂L/∂x = ∂L/∂y / (2y), from the saved output."""
+
     def forward(self, x):
         self.y = get_array_module(x).sqrt(x)
         return self.y
@@ -37,6 +43,8 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    """y = |x|;  ∂L/∂x = ∂L/∂y · sign(x)  (0 at x = 0)."""
+
     def forward(self, x):
         self.x = x
         return get_array_module(x).abs(x)
@@ -46,7 +54,10 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """Clamp to [low, high]; the gradient passes only where the input was inside."""
+    """y = min(max(x, low), high), a None bound left out;  ∂L/∂x = ∂L/∂y · [low ≤ x ≤ high].
+
+    The gradient passes only where the input was inside the range (bounds included).
+    """
 
     def __init__(self, low, high):
         self.low, self.high = low, high

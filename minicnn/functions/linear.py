@@ -4,11 +4,17 @@ Backward: dx = gy · W,  dW = gyᵀ · x,  db = Σ gy over every axis but the la
 Leading axes of x (batch, sequence, ...) are flattened into one for the products.
 """
 from minicnn.backend import kernels_for
-from minicnn.functions.dtypes import check_input_and_weight
+from minicnn.checks import check_input_and_weight, check_type
 from minicnn.tensor import Function, Tensor
 
 
 class Linear(Function):
+    """y = x · Wᵀ + b with W (out, in) and x's leading axes taken as rows (M, in);
+    with gy = ∂L/∂y as rows (M, out):  ∂L/∂x = gy · W,   ∂L/∂W = gyᵀ · x,   ∂L/∂b = Σ gy over the rows.
+
+    Kernels: matmul, bias_add, channel_sum.
+    """
+
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         in_features, out_features = weight.shape[1], weight.shape[0]
@@ -34,9 +40,8 @@ class Linear(Function):
 
 def linear(input, weight, bias=None):  # noqa: A002  (PyTorch's argument name)
     """y = input @ weight.T + bias for input (..., in_features) and weight (out_features, in_features)."""
-    for name, t in (("input", input), ("weight", weight)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
+    check_type("linear", "input", input, Tensor)
+    check_type("linear", "weight", weight, Tensor)
     check_input_and_weight("linear", input, weight)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")

@@ -20,6 +20,13 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 class Softmax(Function):
+    """y_i = e^{x_i} / Σ_j e^{x_j} along ``axis`` (max subtracted first);
+    ∂L/∂x = y · (gy − Σ gy·y), gy = ∂L/∂y, summed along ``axis``: the Jacobian diag(y) − y yᵀ applied
+    to gy, never built.
+
+    Kernels: softmax_forward, softmax_backward.
+    """
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -32,6 +39,12 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    """y_i = x_i − log Σ_j e^{x_j} along ``axis``;  ∂L/∂x = gy − eʸ · Σ gy, with eʸ = softmax(x)
+    and gy = ∂L/∂y summed along ``axis``.
+
+    Kernels: log_softmax_forward, log_softmax_backward.
+    """
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -44,7 +57,17 @@ class LogSoftmax(Function):
 
 
 class CrossEntropy(Function):
-    """Input: logits (N, C, *rest); the target (N, *rest) and class weights are constants."""
+    """Softmax cross-entropy of logits (N, C, *rest) against labels t (N, *rest); t and w are constants.
+
+    Forward, with lp = log_softmax(logits) over the C classes, smoothing ε and w = 1 when no weight is given:
+        loss_n = −(1 − ε)·w[t_n]·lp[n, t_n] − ε/C · Σ_c w_c·lp[n, c]    (0 where t_n = ignore_index)
+    reduced as 'none' (loss_n), 'sum' (Σ loss_n) or 'mean' (Σ loss_n / Σ w[t_n] over the counted targets).
+    Backward, with p = softmax(logits) and g_n = ∂L/∂loss_n (∂L/∂y / Σ w[t_n] for 'mean'):
+        ∂L/∂logits[n, c] = g_n · ((1 − ε)·w[t_n]·(p_c − [c = t_n]) + ε/C · (p_c·Σ w − w_c))
+    which without weights or smoothing is g_n · (p − onehot(t_n)).
+
+    Kernels: cross_entropy_forward, cross_entropy_backward.
+    """
 
     def __init__(self, target, weight, ignore_index, label_smoothing, reduction):
         self.target, self.weight = target, weight
@@ -76,6 +99,10 @@ class CrossEntropy(Function):
 
 
 class MSELoss(Function):
+    """d = input − target;  y = d² per element, reduced as 'none', 'sum' (Σ d²) or 'mean' (Σ d² / n);
+    ∂L/∂input = 2·d·∂L/∂y (divided by n for 'mean'),  ∂L/∂target = −∂L/∂input.
+    """
+
     def __init__(self, reduction):
         self.reduction = reduction
 

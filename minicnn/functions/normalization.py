@@ -15,7 +15,20 @@ from minicnn.tensor import Function, Tensor
 
 
 class BatchNorm(Function):
-    """Inputs: x, then weight and bias where given; running statistics are state, not inputs."""
+    """Batch norm per channel c of x viewed as (N, C, L), over its M = N·L values.
+
+    Inputs are x, then the weight γ and bias β where given; running statistics are state, not inputs.
+    Forward:  x̂ = (x − mean_c)·invstd_c, invstd = 1/√(var + eps);   y = γ·x̂ + β.
+        Training: this batch's mean and biased var.  Eval: copies of the running statistics.
+    Backward, with gy = ∂L/∂y, ĝ = γ·gy and sums over N and L:
+        ∂L/∂β = Σ gy,   ∂L/∂γ = Σ gy·x̂,
+        ∂L/∂x = invstd/M · (M·ĝ − Σ ĝ − x̂·Σ ĝ·x̂)   with batch statistics (they depend on x),
+        ∂L/∂x = ĝ·invstd                           with running statistics (constants).
+
+    Kernels: batch_norm_statistics (training), batch_norm_invstd (eval), batch_norm_forward,
+    batch_norm_backward; ``batch_norm()`` then moves the running statistics with
+    batch_norm_update_running_stats.
+    """
 
     def __init__(self, eps, running_mean, running_var, batch_statistics, has_weight, has_bias):
         self.eps = eps
@@ -61,6 +74,14 @@ class BatchNorm(Function):
 
 
 class LocalResponseNorm(Function):
+    """y_c = x_c / s_c^β,  s_c = k + α/size · Σ_j x_j²  over channels j = c − size//2 … c + (size−1)//2
+    (zero beyond the edge channels).  With gy = ∂L/∂y:
+    ∂L/∂x_c = gy_c · s_c^−β − (2αβ/size) · x_c · Σ_j gy_j·y_j/s_j
+    over every channel j whose window holds c.
+
+    Kernels: local_response_norm_forward, local_response_norm_backward.
+    """
+
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 

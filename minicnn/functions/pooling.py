@@ -10,12 +10,21 @@ the right padding is dropped.  Gradients:
 Inputs are (N, C, H, W), or unbatched (C, H, W).
 """
 from minicnn.backend import kernels_for
-from minicnn.backend.cpu.im2col import conv_output_size  # shape arithmetic, the same on every backend
+from minicnn.checks import check_floating, check_image_batch, check_pair, check_pool_padding, check_type
 from minicnn.functions.shape import reshape
+from minicnn.shapes import conv_output_size
 from minicnn.tensor import Function, Tensor
 
 
 class MaxPool2d(Function):
+    """y = the maximum of each window (padding is −inf); window_argmax keeps the winner's offset
+    i·KW + j inside its window (the first one on ties).
+    ∂L/∂x: each ∂L/∂y goes, whole, to its window's argmax; overlapping windows add up; zero elsewhere.
+
+    Kernels: max_pool2d_forward, max_pool2d_backward (``max_pool2d()`` turns window_argmax into
+    PyTorch's indices with max_pool2d_input_indices).
+    """
+
     def __init__(self, kernel_size, stride, padding, dilation, out_size):
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
         self.out_size = out_size
@@ -34,6 +43,13 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
+    """y = Σ window / divisor, the divisor counting the padding when count_include_pad (else only
+    real inputs), or divisor_override for every window;
+    ∂L/∂x: every input of a window receives ∂L/∂y / divisor; overlapping windows add up (col2im).
+
+    Kernels: avg_pool2d_forward, avg_pool2d_backward.
+    """
+
     def __init__(self, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
         self.kernel_size, self.stride, self.padding, self.out_size = kernel_size, stride, padding, out_size
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
@@ -49,6 +65,13 @@ class AvgPool2d(Function):
 
 
 class AdaptiveAvgPool2d(Function):
+    """y = A_h · x · A_wᵀ per plane;  ∂L/∂x = A_hᵀ · ∂L/∂y · A_w.
+
+    Row i of A_h averages input rows floor(i·H/OH) … ceil((i+1)·H/OH) − 1 (A_w likewise for columns).
+
+    Kernels: adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward.
+    """
+
     def __init__(self, out_size):
         self.out_size = out_size
 
@@ -61,51 +84,33 @@ class AdaptiveAvgPool2d(Function):
 
 
 # --- argument checks -----------------------------------------------------------
-def _pair(op, name, value, minimum):
-    if isinstance(value, int):
-        pair = (value, value)
-    elif isinstance(value, (tuple, list)):
-        pair = tuple(value) * 2 if len(value) == 1 else tuple(value)
-    else:
-        pair = ()
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in pair):
-        comparison = "greater than zero" if minimum == 1 else "non-negative"
-        raise ValueError(f"{op}: {name} must be {comparison}, got {value!r}")
-    return pair
-
-
 def _check_input(op, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
-    if 0 in x.shape[-3:]:
+    check_type(op, "input", x, Tensor)
+    check_image_batch(op, x, unbatched=True)
+    check_floating(op, "input", x)
+    if 0 in x.shape[-3:]:  # PyTorch's rule: only the batch may be empty
         raise ValueError(f"{op}: expected non-zero channels, height and width, got shape {x.shape}")
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     """Check a pooling window the way PyTorch does; return the pairs and (OH, OW)."""
-    kernel_size = _pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel_size if stride is None or stride == () or stride == [] else _pair(op, "stride", stride, 1)
-    padding = _pair(op, "padding", padding, 0)
-    dilation = _pair(op, "dilation", dilation, 1)
-    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
-        raise ValueError(f"{op}: padding {padding} must be at most half of kernel_size {kernel_size}")
+    kernel = check_pair(op, "kernel_size", kernel_size)
+    no_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)  # PyTorch: () too
+    stride = kernel if no_stride else check_pair(op, "stride", stride)
+    pad = check_pair(op, "padding", padding, minimum=0)
+    dilation = check_pair(op, "dilation", dilation)
+    check_pool_padding(op, padding, kernel_size)
     in_size = x.shape[-2:]
     out_size = tuple(
         conv_output_size(size, k, s, p, d, ceil_mode)
-        for size, k, s, p, d in zip(in_size, kernel_size, stride, padding, dilation)
+        for size, k, s, p, d in zip(in_size, kernel, stride, pad, dilation)
     )
     if min(out_size) < 1:
         raise ValueError(
             f"{op}: output size is {max(out_size[0], 0)}x{max(out_size[1], 0)} for input {in_size[0]}x{in_size[1]} with "
-            f"kernel {kernel_size}, stride {stride}, padding {padding}, dilation {dilation}"
+            f"kernel {kernel}, stride {stride}, padding {pad}, dilation {dilation}"
         )
-    return kernel_size, stride, padding, dilation, out_size
+    return kernel, stride, pad, dilation, out_size
 
 
 def _batched(function, x):
@@ -174,14 +179,8 @@ def adaptive_avg_pool2d(input, output_size):
     """
     op = "adaptive_avg_pool2d"
     _check_input(op, input)
-    requested = (output_size, output_size) if output_size is None or isinstance(output_size, int) \
-        else tuple(output_size)
-    if len(requested) != 2 or not all(s is None or (isinstance(s, int) and not isinstance(s, bool))
-                                      for s in requested):
-        raise TypeError(f"{op}: output_size must be an int or a pair of ints (or None), got {output_size!r}")
+    requested = check_pair(op, "output_size", output_size, allow_none=True)  # None: keep that input size
     out_size = tuple(size if s is None else s for s, size in zip(requested, input.shape[-2:]))
-    if min(out_size) < 1:
-        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
     return _batched(AdaptiveAvgPool2d(out_size), input)
 
 

@@ -38,6 +38,8 @@ def expand_reduced(grad, axes, keepdims):
 
 
 class Sum(Function):
+    """y = Σ x over ``axes``;  ∂L/∂x = ∂L/∂y broadcast back over the reduced axes."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -51,6 +53,10 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """y = Σ x / n over ``axes``, n the number of values reduced (float32 for integer input);
+    ∂L/∂x = ∂L/∂y / n broadcast back over the reduced axes.
+    """
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -70,7 +76,10 @@ class Mean(Function):
 
 
 class Max(Function):
-    """Maximum; when several elements tie for it, they share the gradient equally."""
+    """y = max x over ``axes``;  ∂L/∂x = ∂L/∂y · [x = y] / #{x = y}, broadcast back.
+
+    When several elements tie for the maximum, they share the gradient equally.
+    """
 
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims

@@ -16,6 +16,8 @@ from minicnn.tensor import Function, Tensor
 
 
 class Reshape(Function):
+    """y = x.reshape(shape);  ∂L/∂x = ∂L/∂y.reshape(x.shape)."""
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -28,6 +30,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    """y = x.transpose(axes);  ∂L/∂x = ∂L/∂y.transpose(inverse of axes)."""
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -42,10 +46,11 @@ class Permute(Function):
 
 
 class GetItem(Function):
-    """x[index]; backward adds the gradient into zeros at the same index.
+    """y = x[index];  ∂L/∂x = zeros(x.shape) with ∂L/∂y added in at index.
 
-    ``add.at`` rather than ``grad[index] = gy``: an integer-array index may pick
-    one element twice (``x[[0, 0]]``) and both picks must count.
+    ``add.at`` (``cupyx.scatter_add`` on the GPU) rather than ``grad[index] = gy``:
+    an integer-array index may pick one element twice (``x[[0, 0]]``) and both
+    picks must count.
     """
 
     def __init__(self, index):
@@ -68,8 +73,9 @@ class GetItem(Function):
 
 
 class SetItem(Function):
-    """x with x[index] replaced by value: what ``x[index] = value`` computes inside a graph.
+    """y = x with y[index] = value: what ``x[index] = value`` computes inside a graph.
 
+    ∂L/∂x = ∂L/∂y with zeros at index;  ∂L/∂value = sum_to(∂L/∂y[index], value.shape).
     The replaced elements no longer depend on x, so their gradient is zero
     there; value's gradient is what reached those elements, summed back over
     the axes broadcasting stretched it along.
@@ -99,7 +105,7 @@ class SetItem(Function):
 
 
 class Clone(Function):
-    """A copy with its own memory that stays in the graph (``torch.clone``): the gradient passes unchanged."""
+    """y = x copied into its own memory, still in the graph (``torch.clone``);  ∂L/∂x = ∂L/∂y."""
 
     def forward(self, x):
         return x.copy()
@@ -109,6 +115,11 @@ class Clone(Function):
 
 
 class Cat(Function):
+    """y = x₁, …, xₖ joined along ``axis``;  ∂L/∂xᵢ = the slice of ∂L/∂y where xᵢ sits.
+
+    Backward splits ∂L/∂y at the running sums of the inputs' sizes along ``axis``.
+    """
+
     def __init__(self, axis):
         self.axis = axis
 

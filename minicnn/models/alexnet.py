@@ -17,21 +17,19 @@ LRN, and dropout in the first two fully connected layers (the three of them hold
 (1, 10)
 """
 from minicnn import nn
+from minicnn.checks import check_image_batch, check_pair, check_type
 from minicnn.nn import functional as F
+from minicnn.shapes import conv_output_size
 from minicnn.tensor import Tensor
 
 __all__ = ["AlexNet", "alexnet", "alexnet_paper"]
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def feature_map_size(features, size):
     """(H, W) after ``features`` for an (H, W) input, by the conv arithmetic H2 = (H1 − F + 2P)/S + 1.
 
     Walks the Conv2d and MaxPool2d layers (both floor the division); other layers keep the size.
-    A size below 1 means the input is too small.
+    A size of 0 means the input is too small.
 
     >>> feature_map_size(alexnet().features, (224, 224))
     (6, 6)
@@ -39,12 +37,17 @@ def feature_map_size(features, size):
     height, width = size
     for layer in features:
         if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
-            padding = layer._padding_pair if isinstance(layer, nn.Conv2d) else _pair(layer.padding)
-            kernels, strides, dilations = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.dilation)
-            sizes = []
-            for length, kernel, stride, pad, dilation in zip((height, width), kernels, strides, padding, dilations):
-                span = length + 2 * pad - dilation * (kernel - 1) - 1
-                sizes.append(span // stride + 1 if span >= 0 else 0)
+            # A pool keeps its arguments as given (3, (3,) or (3, 3)): read each as (height, width).
+            op = type(layer).__name__
+            kernels, strides, dilations = [check_pair(op, name, getattr(layer, name))
+                                           for name in ("kernel_size", "stride", "dilation")]
+            if isinstance(layer, nn.Conv2d):
+                paddings = layer._padding_pair  # "same" and "valid" resolved to numbers
+            else:
+                paddings = check_pair(op, "padding", layer.padding, minimum=0)
+            sizes = [max(conv_output_size(length, kernel, stride, padding, dilation), 0)
+                     for length, kernel, stride, padding, dilation
+                     in zip((height, width), kernels, strides, paddings, dilations)]
             height, width = sizes
     return height, width
 
@@ -75,19 +78,14 @@ class AlexNet(nn.Module):
         self.classifier = classifier
 
     def _check_input(self, x):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{self.name}: expected a Tensor of shape (N, {self.in_channels}, H, W), "
-                            f"got {type(x).__name__}")
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{self.name}: expected input of shape (N, {self.in_channels}, H, W), "
-                             f"got {tuple(x.shape)}")
+        check_type(self.name, "input", x, Tensor)
+        check_image_batch(self.name, x, channels=self.in_channels)
         height, width = x.shape[2:]
         out_height, out_width = feature_map_size(self.features, (height, width))
         if "avgpool" in self._modules:
-            if min(out_height, out_width) < 1:
+            if min(out_height, out_width) < 1:  # the search for the minimum (milliseconds) only when it fails
                 minimum = _smallest_input(self.features, 1)
-                raise ValueError(f"{self.name}: input {height}x{width} is too small, "
-                                 f"the minimum is {minimum}x{minimum}")
+                check_image_batch(self.name, x, channels=self.in_channels, min_size=minimum)
         elif (out_height, out_width) != (6, 6):
             # The paper's net has no adaptive pool: fc6 is wired to exactly 256·6·6 inputs.
             raise ValueError(f"{self.name}: input {height}x{width} gives {out_height}x{out_width} feature maps, "

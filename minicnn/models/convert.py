@@ -13,7 +13,7 @@ old fully connected layer over every kH×kW window.  VGG's dense evaluation
 layers: the first as a 7×7 conv, the other two as 1×1 convs.
 """
 from minicnn import nn
-from minicnn.nn.layers._args import check_int, check_pair
+from minicnn.checks import check_pair, check_positive_int
 
 __all__ = ["linear_to_conv"]
 
@@ -39,7 +39,7 @@ def linear_to_conv(linear, in_channels, kernel_size):
     """
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear_to_conv: expected an nn.Linear, got {type(linear).__name__}")
-    in_channels = check_int("linear_to_conv", "in_channels", in_channels)
+    in_channels = check_positive_int("linear_to_conv", "in_channels", in_channels)
     kernel_height, kernel_width = check_pair("linear_to_conv", "kernel_size", kernel_size)
     if linear.in_features != in_channels * kernel_height * kernel_width:
         raise ValueError(

@@ -32,8 +32,9 @@ from collections import namedtuple
 
 import minicnn.nn.functional as F
 from minicnn import nn
-from minicnn.backend.cpu.im2col import conv_output_size  # shape arithmetic only, the same on every backend
+from minicnn.checks import check_image_batch, check_pair, check_type
 from minicnn.nn import init
+from minicnn.shapes import conv_output_size
 from minicnn.tensor import Tensor
 
 # The builders (the zoo's registry convention); GoogLeNet, Inception, InceptionAux, GoogLeNetOutputs,
@@ -240,8 +241,10 @@ class GoogLeNet(nn.Module):
         """Output side of a conv or pool ``layer`` for an input side ``size`` (0: nothing left)."""
         if size < 1:
             return 0
-        k, s, p = (value if isinstance(value, int) else value[0]
-                   for value in (layer.kernel_size, layer.stride, layer.padding))
+        # Square windows here, so the height of each pair serves both sides.
+        op = type(layer).__name__
+        k, s = (check_pair(op, name, getattr(layer, name))[0] for name in ("kernel_size", "stride"))
+        p = check_pair(op, "padding", layer.padding, minimum=0)[0]
         return max(conv_output_size(size, k, s, p, 1, getattr(layer, "ceil_mode", False)), 0)
 
     def _trunk_sizes(self, size):
@@ -270,15 +273,11 @@ class GoogLeNet(nn.Module):
         return sizes[0], sizes[-1]
 
     def _check_input(self, x):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{self.model_name}: input must be a Tensor, got {type(x).__name__}")
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"{self.model_name}: expected input of shape (N, 3, H, W), got {x.shape}")
+        check_type(self.model_name, "input", x, Tensor)
+        check_image_batch(self.model_name, x, channels=3)
         height, width = x.shape[2:]
-        if not (self._trunk_fits(height) and self._trunk_fits(width)):
-            minimum = self.min_input_size()
-            raise ValueError(f"{self.model_name}: input {height}x{width} is too small, "
-                             f"the minimum is {minimum}x{minimum}")
+        if not (self._trunk_fits(height) and self._trunk_fits(width)):  # the search for the minimum only now
+            check_image_batch(self.model_name, x, channels=3, min_size=self.min_input_size())
         if self.paper and self.aux_logits and self.training and not (
                 self._paper_aux_fits(height) and self._paper_aux_fits(width)):
             low, high = self.paper_aux_input_range()

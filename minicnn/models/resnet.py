@@ -39,7 +39,8 @@ paths of 4 channels at conv2_x, widening the block for about the same cost.
 import numbers
 
 import minicnn.nn.functional as F
-from minicnn import nn
+from minicnn import checks, nn
+from minicnn.checks import check_positive_int
 from minicnn.nn import init
 from minicnn.tensor import Tensor
 
@@ -154,20 +155,8 @@ STAGE_STRIDES = (1, 2, 2, 2)        # conv2_x needs none: the max pool has just 
 
 def check_image_batch(model_name, x, in_channels):
     """Raise a TypeError/ValueError naming the model unless ``x`` is an (N, in_channels, H, W) Tensor."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{model_name}: expected a minicnn.Tensor, got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(
-            f"{model_name}: expected an input of shape (N, {in_channels}, H, W), got {tuple(x.shape)}"
-        )
-
-
-def check_positive_int(model_name, what, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{model_name}: {what} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{model_name}: {what} must be positive, got {value}")
-    return int(value)
+    checks.check_type(model_name, "input", x, Tensor)
+    checks.check_image_batch(model_name, x, channels=in_channels)
 
 
 class ResNet(nn.Module):

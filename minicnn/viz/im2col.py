@@ -14,8 +14,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.patches import Rectangle
 
-from minicnn.backend.cpu.im2col import conv_output_size, im2col
-from minicnn.nn.layers._args import check_pair
+from minicnn.backend.cpu.im2col import im2col
+from minicnn.checks import check_pair
+from minicnn.shapes import conv_output_size
 from minicnn.viz._figure import new_figure, save_figure, scale_to_unit, to_numpy
 
 _FUNCTION = "im2col_picture"
@@ -151,10 +152,10 @@ def im2col_picture(image_or_shape, kernel_size, stride=1, padding=0, dilation=1,
     >>> im2col_picture(image, kernel_size=3, stride=2, padding=1, save="runs/im2col.png")
     """
     image, numbered = _as_image(image_or_shape)
-    kernel_size = check_pair(_FUNCTION, "kernel_size", kernel_size, 1)
-    stride = check_pair(_FUNCTION, "stride", stride, 1)
-    padding = check_pair(_FUNCTION, "padding", padding, 0)
-    dilation = check_pair(_FUNCTION, "dilation", dilation, 1)
+    kernel_size = check_pair(_FUNCTION, "kernel_size", kernel_size)
+    stride = check_pair(_FUNCTION, "stride", stride)
+    padding = check_pair(_FUNCTION, "padding", padding, minimum=0)
+    dilation = check_pair(_FUNCTION, "dilation", dilation)
     channels, height, width = image.shape
     out_size = tuple(conv_output_size(size, k, s, p, d) for size, k, s, p, d in
                      zip((height, width), kernel_size, stride, padding, dilation))

@@ -117,16 +117,16 @@ def test_conv2d_skips_input_gradient_when_input_needs_none():
 
 @pytest.mark.parametrize("kwargs, x_shape, w_shape, error, message", [
     ({}, (1, 4, 8, 8), (2, 3, 3, 3), ValueError, r"conv2d: input has 4 channels but weight expects 3 \(groups=1\)"),
-    ({}, (4, 8, 8), (2, 4, 3, 3), ValueError, r"conv2d: expected 4-D input \(N, C, H, W\), got shape \(4, 8, 8\)"),
+    ({}, (4, 8, 8), (2, 4, 3, 3), ValueError, r"conv2d: expected input of shape \(N, C, H, W\), got \(4, 8, 8\)"),
     ({}, (1, 3, 8, 8), (2, 3, 3), ValueError, r"conv2d: expected 4-D weight"),
     ({}, (1, 3, 2, 2), (2, 3, 3, 3), ValueError, r"conv2d: kernel 3x3 .* is larger than the padded input 2x2"),
     ({"groups": 2}, (1, 3, 8, 8), (4, 1, 3, 3), ValueError, r"conv2d: groups=2 does not divide the 3 input channels"),
     ({"groups": 2}, (1, 4, 8, 8), (3, 2, 3, 3), ValueError, r"conv2d: groups=2 does not divide the 3 output channels"),
-    ({"groups": 0}, (1, 4, 8, 8), (4, 4, 3, 3), ValueError, r"conv2d: groups must be a positive integer, got 0"),
+    ({"groups": 0}, (1, 4, 8, 8), (4, 4, 3, 3), ValueError, r"conv2d: groups must be positive, got 0"),
     ({"padding": -1}, (1, 3, 8, 8), (2, 3, 3, 3), ValueError, r"conv2d: padding must be >= 0, got -1"),
-    ({"stride": 0}, (1, 3, 8, 8), (2, 3, 3, 3), ValueError, r"conv2d: stride must be >= 1, got 0"),
+    ({"stride": 0}, (1, 3, 8, 8), (2, 3, 3, 3), ValueError, r"conv2d: stride must be positive, got 0"),
     ({"stride": 1.5}, (1, 3, 8, 8), (2, 3, 3, 3), TypeError, r"conv2d: stride must be an int or a pair of ints"),
-    ({"dilation": (1, 0)}, (1, 3, 8, 8), (2, 3, 3, 3), ValueError, r"conv2d: dilation must be >= 1"),
+    ({"dilation": (1, 0)}, (1, 3, 8, 8), (2, 3, 3, 3), ValueError, r"conv2d: dilation must be positive, got \(1, 0\)"),
 ])
 def test_conv2d_rejects_bad_input(kwargs, x_shape, w_shape, error, message):
     with pytest.raises(error, match=message):

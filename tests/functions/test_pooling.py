@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from oracle import compare_with_torch, require_torch
 
 import minicnn
-from minicnn.backend.cpu.im2col import conv_output_size
 from minicnn.functions.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from minicnn.shapes import conv_output_size
 
 
 @st.composite
@@ -198,25 +198,27 @@ def _image(shape=(1, 1, 4, 4), dtype=np.float32):
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: max_pool2d(_image(), 0), ValueError, r"max_pool2d: kernel_size must be greater than zero, got 0"),
-    (lambda: max_pool2d(_image(), 2, stride=0), ValueError, r"max_pool2d: stride must be greater than zero"),
-    (lambda: max_pool2d(_image(), 2, dilation=(1, 0)), ValueError, r"max_pool2d: dilation must be greater than zero"),
-    (lambda: max_pool2d(_image(), 2.5), TypeError, r"max_pool2d: kernel_size must be an int or a pair of ints, got 2.5"),
+    (lambda: max_pool2d(_image(), 0), ValueError, r"max_pool2d: kernel_size must be positive, got 0"),
+    (lambda: max_pool2d(_image(), 2, stride=0), ValueError, r"max_pool2d: stride must be positive, got 0"),
+    (lambda: max_pool2d(_image(), 2, dilation=(1, 0)), ValueError,
+     r"max_pool2d: dilation must be positive, got \(1, 0\)"),
+    (lambda: max_pool2d(_image(), 2.5), TypeError,
+     r"max_pool2d: kernel_size must be an int or a pair of ints, got float 2.5"),
     (lambda: max_pool2d(_image(), 3, padding=2), ValueError,
-     r"max_pool2d: padding \(2, 2\) must be at most half of kernel_size \(3, 3\)"),
+     r"max_pool2d: padding must be at most half of kernel_size, got padding=2, kernel_size=3"),
     (lambda: max_pool2d(_image((1, 1, 1, 1)), 3), ValueError,
      r"max_pool2d: output size is 0x0 for input 1x1 with kernel \(3, 3\)"),
     (lambda: max_pool2d(_image((2, 2)), 2), ValueError,
-     r"max_pool2d: expected 3-D \(C, H, W\) or 4-D \(N, C, H, W\) input, got shape \(2, 2\)"),
+     r"max_pool2d: expected input of shape \(N, C, H, W\) or \(C, H, W\), got \(2, 2\)"),
     (lambda: max_pool2d(np.zeros((1, 1, 4, 4)), 2), TypeError, r"max_pool2d: input must be a Tensor, got ndarray"),
     (lambda: max_pool2d(_image(dtype=np.int64), 2), TypeError,
      r"max_pool2d: expected a floating-point input, got dtype int64"),
     (lambda: max_pool2d(_image((1, 0, 4, 4)), 2), ValueError, r"max_pool2d: expected non-zero channels"),
-    (lambda: avg_pool2d(_image(), 2, padding=-1), ValueError, r"avg_pool2d: padding must be non-negative, got -1"),
+    (lambda: avg_pool2d(_image(), 2, padding=-1), ValueError, r"avg_pool2d: padding must be >= 0, got -1"),
     (lambda: avg_pool2d(_image(), 2, divisor_override=0), ValueError,
      r"avg_pool2d: divisor_override must be a non-zero int or None, got 0"),
     (lambda: avg_pool2d(_image((1, 1, 2, 2)), 5, padding=1), ValueError, r"avg_pool2d: output size is 0x0 for input 2x2"),
-    (lambda: adaptive_avg_pool2d(_image(), (2, 2, 2)), TypeError,
+    (lambda: adaptive_avg_pool2d(_image(), (2, 2, 2)), ValueError,
      r"adaptive_avg_pool2d: output_size must be an int or a pair of ints \(or None\), got \(2, 2, 2\)"),
     (lambda: adaptive_avg_pool2d(_image(), 0), ValueError, r"adaptive_avg_pool2d: output_size must be positive, got 0"),
 ])

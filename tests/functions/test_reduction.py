@@ -2,11 +2,15 @@
 import numpy as np
 import pytest
 from oracle import compare_with_torch
+from pairwise import all_pairs
 
 import minicnn
 
 DTYPES = [np.float32, np.float64]
 AXES = [None, 0, 1, -1, -3, (0, 2), (-1, 0), (0, 1, 2), ()]
+# All pairs (tests/pairwise.py): every axis with and without keepdims, each of them in both dtypes; that
+# every op keeps float32 and float64 through forward and backward is test_dtypes.py's own check.
+CASES = all_pairs(AXES, [False, True], DTYPES)
 
 
 def normal(*shape, seed=0):
@@ -23,27 +27,21 @@ def torch_dims(axis, ndim):
     return tuple(range(ndim)) if axis is None else axis
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("axis, keepdims, dtype", CASES)
 def test_sum_matches_torch(axis, keepdims, dtype):
     compare_with_torch(lambda x: x.sum(axis=axis, keepdims=keepdims),
                        lambda x: x.sum(dim=torch_dims(axis, 3), keepdim=keepdims) if axis != () else x * 1,
                        [normal(2, 3, 4)], dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("axis, keepdims, dtype", CASES)
 def test_mean_matches_torch(axis, keepdims, dtype):
     compare_with_torch(lambda x: x.mean(axis=axis, keepdims=keepdims),
                        lambda x: x.mean(dim=torch_dims(axis, 3), keepdim=keepdims) if axis != () else x * 1,
                        [normal(2, 3, 4)], dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("axis, keepdims, dtype", CASES)
 def test_max_matches_torch(axis, keepdims, dtype):
     compare_with_torch(lambda x: x.max(axis=axis, keepdims=keepdims),
                        lambda x: x.amax(dim=torch_dims(axis, 3), keepdim=keepdims) if axis != () else x * 1,

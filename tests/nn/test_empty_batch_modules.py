@@ -175,7 +175,7 @@ MODEL_CASES = [
     ("cifar_resnet20", dict(num_classes=10), 32, True),
     ("resnet18", dict(num_classes=10), 32, True),
     ("mobilenet_v2", dict(num_classes=10, width_mult=0.25), 32, True),
-    ("vgg11_bn", dict(num_classes=10, width_multiplier=0.125), 32, True),
+    ("vgg11_bn", dict(num_classes=10, width_mult=0.125), 32, True),
     ("googlenet", dict(num_classes=10), 64, False),
 ]
 

@@ -4,9 +4,8 @@
 ``print`` as in PyTorch, but minicnn never overwrites its input: the autograd
 graph may still need it.
 """
-import numbers
-
 import minicnn.nn.functional as F
+from minicnn.checks import check_number
 from minicnn.nn.module import Module
 
 
@@ -38,9 +37,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
-        self.negative_slope = negative_slope
+        self.negative_slope = check_number("LeakyReLU", "negative_slope", negative_slope)
         self.inplace = bool(inplace)
 
     def forward(self, x):

@@ -4,11 +4,11 @@ import math
 import numpy as np
 
 import minicnn.nn.functional as F
+from minicnn.checks import check_image_batch, check_pair, check_positive_int, check_type
 from minicnn.nn import init
-from minicnn.nn.layers._args import check_input_dims, check_int, check_pair
 from minicnn.nn.module import Module
 from minicnn.nn.parameter import Parameter
-from minicnn.tensor import DEFAULT_DTYPE
+from minicnn.tensor import DEFAULT_DTYPE, Tensor
 
 
 class Conv2d(Module):
@@ -27,12 +27,12 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True):
         super().__init__()
-        self.in_channels = check_int("Conv2d", "in_channels", in_channels)
-        self.out_channels = check_int("Conv2d", "out_channels", out_channels)
+        self.in_channels = check_positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = check_positive_int("Conv2d", "out_channels", out_channels)
         self.kernel_size = check_pair("Conv2d", "kernel_size", kernel_size)
         self.stride = check_pair("Conv2d", "stride", stride)
         self.dilation = check_pair("Conv2d", "dilation", dilation)
-        self.groups = check_int("Conv2d", "groups", groups)
+        self.groups = check_positive_int("Conv2d", "groups", groups)
         if in_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups:
@@ -75,7 +75,9 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        check_input_dims("Conv2d", x, (3, 4), "4-D (N, C, H, W) or 3-D (C, H, W)")
+        # Checked here, not left to F.conv2d, so the error names the layer and (C, H, W) is allowed.
+        check_type("Conv2d", "input", x, Tensor)
+        check_image_batch("Conv2d", x, unbatched=True)
         if x.shape[-3] != self.in_channels:
             raise ValueError(f"Conv2d: input has {x.shape[-3]} channels but in_channels is {self.in_channels}")
         if x.ndim == 3:  # unbatched: run as a batch of one, (C, H, W) → (1, C, H, W) and back

@@ -1,6 +1,6 @@
 """Dropout: zero each element with probability p while training, scaling the rest by 1/(1-p)."""
 import minicnn.nn.functional as F
-from minicnn.nn.layers._args import check_probability
+from minicnn.checks import check_probability
 from minicnn.nn.module import Module
 
 

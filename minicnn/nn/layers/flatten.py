@@ -1,5 +1,6 @@
 """Flatten: the reshape between the convolutional features and the classifier."""
 import minicnn.nn.functional as F
+from minicnn.checks import check_int
 from minicnn.nn.module import Module
 
 
@@ -8,11 +9,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"Flatten: {name} must be an int, got {value!r}")
-        self.start_dim = start_dim
-        self.end_dim = end_dim
+        self.start_dim = check_int("Flatten", "start_dim", start_dim)
+        self.end_dim = check_int("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
         return F.flatten(x, self.start_dim, self.end_dim)

@@ -4,11 +4,11 @@ import math
 import numpy as np
 
 import minicnn.nn.functional as F
+from minicnn.checks import check_positive_int, check_type
 from minicnn.nn import init
-from minicnn.nn.layers._args import check_int
 from minicnn.nn.module import Module
 from minicnn.nn.parameter import Parameter
-from minicnn.tensor import DEFAULT_DTYPE
+from minicnn.tensor import DEFAULT_DTYPE, Tensor
 
 
 class Identity(Module):
@@ -32,8 +32,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        self.in_features = check_int("Linear", "in_features", in_features)
-        self.out_features = check_int("Linear", "out_features", out_features)
+        self.in_features = check_positive_int("Linear", "in_features", in_features)
+        self.out_features = check_positive_int("Linear", "out_features", out_features)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=DEFAULT_DTYPE))
         if bias:
             self.bias = Parameter(np.empty((out_features,), dtype=DEFAULT_DTYPE))
@@ -49,6 +49,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        check_type("Linear", "input", x, Tensor)  # before x.ndim, which a list lacks
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear: input's last dimension must be in_features={self.in_features}, got shape {tuple(x.shape)}"

@@ -1,7 +1,6 @@
 """CrossEntropyLoss: softmax and negative log-likelihood of the right class, in one step."""
-import numbers
-
 import minicnn.nn.functional as F
+from minicnn.checks import check_int, check_probability
 from minicnn.nn.module import Module
 from minicnn.tensor import Tensor
 
@@ -25,20 +24,16 @@ class CrossEntropyLoss(Module):
         super().__init__()
         if reduction not in _REDUCTIONS:
             raise ValueError(f"CrossEntropyLoss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-            raise TypeError(f"CrossEntropyLoss: label_smoothing must be a number, got {label_smoothing!r}")
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
-            raise TypeError(f"CrossEntropyLoss: ignore_index must be an int, got {ignore_index!r}")
+        label_smoothing = check_probability("CrossEntropyLoss", "label_smoothing", label_smoothing, allow_one=True)
+        ignore_index = check_int("CrossEntropyLoss", "ignore_index", ignore_index)
         if weight is not None:
             weight = weight if isinstance(weight, Tensor) else Tensor(weight)
             if weight.ndim != 1:
                 raise ValueError(f"CrossEntropyLoss: weight must be 1-D (one per class), got shape {weight.shape}")
         self.register_buffer("weight", weight)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = ignore_index
         self.reduction = reduction
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = label_smoothing
 
     def forward(self, logits, target):
         return F.cross_entropy(logits, target, self.weight, ignore_index=self.ignore_index,

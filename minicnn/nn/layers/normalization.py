@@ -15,8 +15,8 @@ import numbers
 import numpy as np
 
 import minicnn.nn.functional as F
+from minicnn.checks import check_ndim, check_number, check_positive_int, check_type
 from minicnn.nn import init
-from minicnn.nn.layers._args import check_input_dims, check_int
 from minicnn.nn.module import Module
 from minicnn.nn.parameter import Parameter
 from minicnn.tensor import DEFAULT_DTYPE, Tensor
@@ -29,7 +29,7 @@ class _BatchNorm(Module):
                  bias=True):
         super().__init__()
         layer = type(self).__name__
-        self.num_features = check_int(layer, "num_features", num_features)
+        self.num_features = check_positive_int(layer, "num_features", num_features)
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or eps <= 0:
             raise ValueError(f"{layer}: eps must be a positive number, got {eps!r}")
         if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
@@ -74,7 +74,8 @@ class _BatchNorm(Module):
 
     def _check_input(self, x):
         layer = type(self).__name__
-        check_input_dims(layer, x, self._input_dims, self._input_layout)
+        check_type(layer, "input", x, Tensor)
+        check_ndim(layer, x, self._input_dims, self._input_layout)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{layer}: input has {x.shape[1]} channels but num_features is {self.num_features}")
         values_per_channel = x.shape[0] * math.prod(x.shape[2:])  # PyTorch's test: an empty batch (0) passes
@@ -111,7 +112,7 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _input_dims = (4,)
-    _input_layout = "4-D (N, C, H, W)"
+    _input_layout = "(N, C, H, W)"
 
     def forward(self, x):
         self._check_input(x)
@@ -122,7 +123,7 @@ class BatchNorm1d(_BatchNorm):
     """Normalise each feature of (N, C) or (N, C, L) over N (and L)."""
 
     _input_dims = (2, 3)
-    _input_layout = "2-D (N, C) or 3-D (N, C, L)"
+    _input_layout = "(N, C) or (N, C, L)"
 
     def forward(self, x):
         self._check_input(x)
@@ -136,14 +137,14 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        self.size = check_int("LocalResponseNorm", "size", size)
+        self.size = check_positive_int("LocalResponseNorm", "size", size)
         for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"LocalResponseNorm: {name} must be a number, got {value!r}")
+            check_number("LocalResponseNorm", name, value)
         self.alpha, self.beta, self.k = alpha, beta, k
 
     def forward(self, x):
-        check_input_dims("LocalResponseNorm", x, (3, 4), "3-D or 4-D (N, C, ...)")
+        check_type("LocalResponseNorm", "input", x, Tensor)
+        check_ndim("LocalResponseNorm", x, (3, 4), "(N, C, L) or (N, C, H, W)")
         return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):

@@ -5,24 +5,18 @@ PyTorch they keep the arguments as given (an int stays an int) so that
 ``print(model)`` reads the same as the PyTorch model.
 """
 import minicnn.nn.functional as F
-from minicnn.nn.layers._args import check_int, check_pair
+from minicnn.checks import check_pair, check_pool_padding
 from minicnn.nn.module import Module
 
 
 def _check_window(layer, kernel_size, stride, padding, dilation=1):
-    """Validate the window; padding may be at most half the (dilated) window, as in PyTorch."""
-    kernel = check_pair(layer, "kernel_size", kernel_size)
+    """The window checks ``F`` makes on every call, made once at construction so the error names the layer."""
+    check_pair(layer, "kernel_size", kernel_size)
     if stride is not None:
         check_pair(layer, "stride", stride)
-    pad = check_pair(layer, "padding", padding, minimum=0)
-    dilated = check_pair(layer, "dilation", dilation)
-    for p, k, d in zip(pad, kernel, dilated):
-        effective_kernel = (k - 1) * d + 1
-        if 2 * p > effective_kernel:
-            raise ValueError(
-                f"{layer}: padding ({padding}) must be at most half of the kernel size ({kernel_size}), "
-                "otherwise a window could hold only padding"
-            )
+    check_pair(layer, "padding", padding, minimum=0)
+    check_pair(layer, "dilation", dilation)
+    check_pool_padding(layer, padding, kernel_size)
 
 
 class MaxPool2d(Module):
@@ -85,12 +79,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
-        sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-        if len(sizes) != 2:
-            raise ValueError(f"AdaptiveAvgPool2d: output_size must be an int or a pair, got {output_size!r}")
-        for size in sizes:
-            if size is not None:  # None keeps that input dimension, as in PyTorch
-                check_int("AdaptiveAvgPool2d", "output_size", size)
+        check_pair("AdaptiveAvgPool2d", "output_size", output_size, allow_none=True)  # None: keep that input size
         self.output_size = tuple(output_size) if isinstance(output_size, list) else output_size
 
     def forward(self, x):

@@ -1,0 +1,26 @@
+"""Shape arithmetic of sliding windows: how long an axis is after a conv or a pool.
+
+Plain integers in and out, the same on every backend, so it sits on the bottom
+floor: the kernels (im2col, pooling), the functions (conv2d, max_pool2d) and
+the models (checking an input is large enough) all import it downward.
+"""
+__all__ = ["conv_output_size"]
+
+
+def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
+    """Output length along one axis: floor((size + 2p − d(k−1) − 1) / s) + 1.
+
+    With ``ceil_mode`` the division rounds up, but (as in PyTorch) a last window
+    that would start in the right padding is dropped.  A result below 1 means
+    the window does not fit.
+
+    >>> conv_output_size(224, kernel=11, stride=4, padding=2)   # AlexNet's conv1
+    55
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
