@@ -311,7 +311,7 @@ def bench_train_step(clock, smoke):
     rows = []
     for device in ("cuda", "cpu"):
         minicnn.manual_seed(0)
-        model = vgg11_bn(num_classes=10, in_channels=1, width_multiplier=0.25).to(device)
+        model = vgg11_bn(num_classes=10, in_channels=1, width_mult=0.25).to(device)
         optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x, y = minicnn.tensor(images, device=device), minicnn.tensor(labels, device=device)
 
@@ -363,18 +363,18 @@ def bench_vgg16_step(clock, smoke, rows, save):
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x, y = torch.tensor(images, device="cuda"), torch.tensor(labels, device="cuda")
 
-        def torch_step():
+        def torch_step(model=model, optimizer=optimizer, x=x, y=y):
             loss = torch.nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
 
         torch_ms = _torch_time(torch, torch_step, steps)
-        del model, optimizer, x, y
+        del torch_step, model, optimizer, x, y  # PyTorch's memory back before minicnn allocates its own
         torch.cuda.empty_cache()
     for device in ("cuda", "cpu"):
         minicnn.manual_seed(0)
-        model = vgg16(width_multiplier=width).to(device)
+        model = vgg16(width_mult=width).to(device)
         optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         x, y = minicnn.tensor(images, device=device), minicnn.tensor(labels, device=device)
 

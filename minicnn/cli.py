@@ -104,8 +104,9 @@ def build_parser():
     train.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS["weight_decay"])
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                        help="random crops (and flips for non-digit data)")
-    train.add_argument("--width", type=_positive_float, default=DEFAULTS["width"],
-                       help="width multiplier for CPU-sized variants (VGG, MobileNet, CIFAR ResNet/plain)")
+    train.add_argument("--width", type=_positive_float, default=None,
+                       help="width multiplier (width_mult) for CPU-sized variants of the models that have one: "
+                            f"VGG, MobileNet, CIFAR ResNet/plain (default {DEFAULTS['width']})")
     train.add_argument("--device", default="cpu")
     train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"])
     train.add_argument("--output", default=DEFAULTS["output"], help="folder for checkpoint and plots")
@@ -223,15 +224,14 @@ def _transforms(dataset_name, augment):
 
 
 def _build_model(name, num_classes, in_channels, width):
+    """``name`` built for this data: ``width`` and ``in_channels`` go to the builders that take them."""
     from minicnn import models
 
     options = {"num_classes": num_classes}
-    if name.startswith(("vgg", "cifar_")):
-        options.update(width_multiplier=width, in_channels=in_channels)
-    elif name.startswith("mobilenet"):
-        options.update(width_mult=width)
-    elif name.startswith(("resnet", "resnext")):
-        options.update(in_channels=in_channels)
+    if name in models.WIDTH_MULT_MODELS:
+        options["width_mult"] = width
+    if name in models.IN_CHANNELS_MODELS:
+        options["in_channels"] = in_channels
     try:
         return models.get_model(name, **options)
     except TypeError as error:
@@ -295,18 +295,23 @@ def _train(args):
     if args.resume:
         _expect_file("--resume", args.resume)
     import minicnn
-    from minicnn import optim, viz
+    from minicnn import models, optim, viz
     from minicnn.checkpoint import load_checkpoint
     from minicnn.data import DataLoader, load_dataset
     from minicnn.train import evaluate, fit
 
     minicnn.manual_seed(args.seed)
+    width = DEFAULTS["width"] if args.width is None else args.width
     train_transform, test_transform = _transforms(args.dataset, args.augment)
     options = dict(root=args.data_root, download=args.download)
     train_set = load_dataset(args.dataset, split="train", transform=train_transform, **options)
     test_set = load_dataset(args.dataset, split="test", transform=test_transform, **options)
     in_channels = train_set.images.shape[-1]
-    model = _build_model(args.model, len(train_set.classes), in_channels, args.width)
+    model = _build_model(args.model, len(train_set.classes), in_channels, width)
+    has_width = args.model in models.WIDTH_MULT_MODELS
+    if args.width is not None and not has_width:
+        print(f"minicnn train: --width does not apply to {args.model} (it has no width multiplier); "
+              "training it at full width")
     optimizer = _make_optimizer(args, model.parameters())
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
@@ -324,11 +329,11 @@ def _train(args):
             return 0
         print(f"resuming {args.resume} after epoch {start_epoch}")
     os.makedirs(args.output, exist_ok=True)
-    config = dict(model=args.model, dataset=args.dataset, width=args.width, in_channels=int(in_channels),
+    config = dict(model=args.model, dataset=args.dataset, width=width, in_channels=int(in_channels),
                   num_classes=len(train_set.classes), classes=list(train_set.classes), seed=args.seed)
     parameters = sum(p.numel() for p in model.parameters())
-    width = f"width {args.width}, " if args.model.startswith(("vgg", "mobilenet", "cifar_")) else ""
-    print(f"minicnn train: {args.model} ({width}{parameters:,} parameters) on {args.dataset}: "
+    width_note = f"width {width}, " if has_width else ""
+    print(f"minicnn train: {args.model} ({width_note}{parameters:,} parameters) on {args.dataset}: "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
     started = time.perf_counter()
     history = fit(model, train_loader, test_loader, optimizer=optimizer, epochs=args.epochs,

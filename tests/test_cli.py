@@ -4,9 +4,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import minicnn.data
+from minicnn import models
 from minicnn.cli import main
+from minicnn.data import ImageDataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,3 +124,41 @@ def test_gradcheck_on_cuda_without_a_gpu_says_why(capsys, monkeypatch):
     finally:
         cuda._reset_probe_for_tests()
     assert "--device cuda: CUDA is not available" in capsys.readouterr().err
+
+
+# --- --width: passed as width_mult to the models that have one --------------------------------------------
+@pytest.fixture
+def colour_data(monkeypatch):
+    """load_dataset gives 16 random 8x8 colour images of 4 classes, whatever the name (no files, no extras)."""
+    def load_dataset(name, split="train", transform=None, **options):
+        rng = np.random.default_rng(0 if split == "train" else 1)
+        images = rng.integers(0, 256, size=(16, 8, 8, 3), dtype=np.uint8)
+        return ImageDataset(images, np.arange(16) % 4, ["a", "b", "c", "d"], transform=transform, name=name)
+
+    monkeypatch.setattr(minicnn.data, "load_dataset", load_dataset)
+
+
+def train_tiny(capsys, output, *options):
+    """(status, stdout) of one epoch of ``minicnn train`` on colour_data, in this process."""
+    status = main(["train", "--dataset", "shapes", "--epochs", "1", "--batch-size", "16", "--output", str(output),
+                   *options])
+    return status, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["vgg11_bn", "mobilenet_v2", "cifar_resnet20"])
+def test_train_builds_vgg_mobilenet_and_cifar_nets_at_the_given_width(capsys, colour_data, tmp_path, name):
+    status, out = train_tiny(capsys, tmp_path, "--model", name, "--width", "0.25")
+    assert status == 0
+    parameters = sum(p.numel() for p in models.get_model(name, num_classes=4, width_mult=0.25).parameters())
+    assert f"minicnn train: {name} (width 0.25, {parameters:,} parameters) on shapes" in out
+    assert "does not apply" not in out
+    assert json.loads((tmp_path / "history.json").read_text())["config"]["width"] == 0.25
+
+
+def test_train_says_when_width_does_not_apply(capsys, colour_data, tmp_path):
+    status, out = train_tiny(capsys, tmp_path, "--model", "resnet18", "--width", "0.5")
+    assert status == 0
+    assert ("minicnn train: --width does not apply to resnet18 (it has no width multiplier); "
+            "training it at full width") in out
+    parameters = sum(p.numel() for p in models.resnet18(num_classes=4).parameters())
+    assert f"minicnn train: resnet18 ({parameters:,} parameters)" in out

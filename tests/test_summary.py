@@ -317,7 +317,7 @@ def test_vgg16_receptive_fields_are_the_textbook_ones():
     if not hasattr(vgg, "make_layers") or "D" not in getattr(vgg, "cfgs", {}):
         pytest.skip("minicnn.models.vgg has no make_layers(cfgs['D'])")
     # Receptive fields depend on neither the input size nor the width: VGG16's features at 1/8 width.
-    table = summary(vgg.make_layers(vgg.cfgs["D"], width_multiplier=0.125), (3, 32, 32))
+    table = summary(vgg.make_layers(vgg.cfgs["D"], width_mult=0.125), (3, 32, 32))
     convs = [row for row in table.rows if row.type == "Conv2d"]
     # conv1_1 3, conv1_2 5, pool1 → conv2_1 10 ... conv5_3 196 (the figure usually quoted)
     assert [row.receptive_field[0] for row in convs[:3]] == [3, 5, 10]

@@ -13,7 +13,7 @@ from minicnn.summary_memory import _estimate_memory
 
 def vgg():
     minicnn.manual_seed(0)
-    return models.vgg11_bn(width_multiplier=0.25, num_classes=10)
+    return models.vgg11_bn(width_mult=0.25, num_classes=10)
 
 
 @pytest.mark.parametrize("input_size", [(3, 96, 160), (3, 256, 224)])

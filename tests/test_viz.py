@@ -133,7 +133,7 @@ def test_training_curves_reject_bad_histories():
 
 # --- filters -----------------------------------------------------------------------------------------------
 def test_filters_draw_each_first_layer_filter_in_colour_stretched_to_unit_range(tmp_path):
-    model = minicnn.models.get_model("vgg11_bn", num_classes=10, width_multiplier=0.25)
+    model = minicnn.models.get_model("vgg11_bn", num_classes=10, width_mult=0.25)
     weight = model.features[0].weight.numpy()
     assert weight.shape == (16, 3, 3, 3)
     figure = viz.filters(model, save=tmp_path / "filters.png")

@@ -8,7 +8,9 @@ builders in a ``MODELS`` dict; this package gathers them.  As in torchvision,
 >>> from minicnn import models
 >>> "resnet50" in models.list_models()
 True
->>> model = models.get_model("vgg11_bn", num_classes=10, width_multiplier=0.25)
+>>> model = models.get_model("vgg11_bn", num_classes=10, width_mult=0.25)
+>>> "vgg11_bn" in models.WIDTH_MULT_MODELS   # the builders that take width_mult
+True
 
 ``linear_to_conv`` (convert.py) turns any fully connected layer into the convolution that computes it,
 the rule behind VGG's fully-convolutional test mode.
@@ -36,6 +38,12 @@ from minicnn.models.weights import load_npz_state_dict, read_npz, save_npz_state
 _REGISTRY = {}
 for _family in (_alexnet, _vgg, _googlenet, _resnet, _resnet_cifar, _mobilenet_v1, _mobilenet_v2, _mobilenet_v3):
     _REGISTRY.update(_family.MODELS)
+
+# The builders that take ``width_mult`` (width.py) and ``in_channels`` (grey images), so a caller such as
+# ``minicnn train`` knows which options a model has without guessing from its name.
+WIDTH_MULT_MODELS = frozenset(name for family in (_vgg, _resnet_cifar, _mobilenet_v1, _mobilenet_v2, _mobilenet_v3)
+                              for name in family.MODELS)
+IN_CHANNELS_MODELS = frozenset(name for family in (_vgg, _resnet, _resnet_cifar) for name in family.MODELS)
 
 
 def list_models():

@@ -17,10 +17,10 @@ like torchvision's MobileNets anyway: ``features.N`` is one row of the paper's T
 This file also holds what all three MobileNets share: ``Conv2dNormActivation`` (conv → BN → activation),
 the torchvision weight initialisation, and the argument and input checks.
 """
-import math
 import numbers
 
-from minicnn import nn
+from minicnn import checks, nn
+from minicnn.models.width import check_width_mult
 from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.tensor import Tensor
@@ -54,15 +54,6 @@ class Conv2dNormActivation(nn.Sequential):
 
 # --- shared by the MobileNets ----------------------------------------------------------------------
 
-def check_width_mult(model_name, width_mult):
-    """``width_mult`` as a float, or a TypeError/ValueError naming the model."""
-    if isinstance(width_mult, bool) or not isinstance(width_mult, numbers.Real):
-        raise TypeError(f"{model_name}: width_mult must be a number, got {type(width_mult).__name__} {width_mult!r}")
-    if not (width_mult > 0 and math.isfinite(width_mult)):  # NaN fails both comparisons
-        raise ValueError(f"{model_name}: width_mult must be a positive finite number, got {width_mult}")
-    return float(width_mult)
-
-
 def check_num_classes(model_name, num_classes):
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
         raise TypeError(f"{model_name}: num_classes must be an int, got {type(num_classes).__name__} "
@@ -74,11 +65,8 @@ def check_num_classes(model_name, num_classes):
 
 def check_image_batch(model_name, x, in_channels=3):
     """Reject anything but an (N, 3, H, W) Tensor before the first conv, with the model's name in the error."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{model_name}: expected a minicnn Tensor of shape (N, {in_channels}, H, W), "
-                        f"got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(f"{model_name}: expected input of shape (N, {in_channels}, H, W), got {tuple(x.shape)}")
+    checks.check_type(model_name, "input", x, Tensor)
+    checks.check_image_batch(model_name, x, channels=in_channels)
 
 
 def init_mobilenet_weights(model):

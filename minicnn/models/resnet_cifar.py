@@ -22,7 +22,7 @@ the input is subsampled (every second pixel) and the new channels are zeros.
 So a ResNet has exactly the parameters of its plain net (0.27M for 20 layers);
 their state_dicts even have the same keys.  ``shortcut="B"`` swaps in
 projections (1×1 conv + BN) on those changes instead, as the ImageNet nets do.
-``width_multiplier`` scales the 16/32/64 filters (as VGG's does) for
+``width_mult`` scales the 16/32/64 filters (as VGG's does) for
 CPU-sized experiments: at 0.25 they are 4/8/16, and cifar_resnet20 has 17k
 parameters.
 
@@ -30,13 +30,14 @@ parameters.
 >>> model(minicnn.randn(8, 3, 32, 32)).shape
 (8, 10)
 """
-import math
 import numbers
+import warnings
 
 import minicnn.nn.functional as F
 from minicnn import nn
 from minicnn.backend import get_array_module
 from minicnn.models.resnet import BasicBlock, check_image_batch, check_positive_int, conv1x1, conv3x3
+from minicnn.models.width import accepts_width_multiplier, check_width_mult
 from minicnn.nn import init
 from minicnn.tensor import Tensor
 
@@ -123,23 +124,13 @@ def check_cifar_depth(model_name, depth):
     return (depth - 2) // 6
 
 
-def check_width_multiplier(model_name, width_multiplier):
-    """``width_multiplier`` as a float, or a TypeError/ValueError naming the model."""
-    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real):
-        raise TypeError(f"{model_name}: width_multiplier must be a number, "
-                        f"got {type(width_multiplier).__name__} {width_multiplier!r}")
-    if not (width_multiplier > 0 and math.isfinite(width_multiplier)):  # NaN fails both comparisons
-        raise ValueError(f"{model_name}: width_multiplier must be a positive finite number, got {width_multiplier}")
-    return float(width_multiplier)
-
-
-def cifar_stage_planes(width_multiplier=1.0):
-    """The three stages' filter counts scaled by ``width_multiplier``, each at least 1.
+def cifar_stage_planes(width_mult=1.0):
+    """The three stages' filter counts scaled by ``width_mult``, each at least 1.
 
     >>> cifar_stage_planes(0.25)
     (4, 8, 16)
     """
-    return tuple(max(1, round(planes * width_multiplier)) for planes in CIFAR_STAGE_PLANES)
+    return tuple(max(1, round(planes * width_mult)) for planes in CIFAR_STAGE_PLANES)
 
 
 class CifarResNet(nn.Module):
@@ -148,11 +139,12 @@ class CifarResNet(nn.Module):
     ``shortcut``: "A" (zero-padding identity, the paper's CIFAR choice) or "B"
     (projection where the shape changes).  ``zero_init_residual``: γ = 0 in
     each block's last BN, so every residual block starts as relu(shortcut(x)).
-    ``width_multiplier`` scales the stage filters 16/32/64 (rounded, at least 1).
+    ``width_mult`` scales the stage filters 16/32/64 (rounded, at least 1).
     """
 
+    @accepts_width_multiplier
     def __init__(self, depth, num_classes=10, residual=True, shortcut="A", zero_init_residual=False,
-                 in_channels=3, name=None, width_multiplier=1.0):
+                 in_channels=3, name=None, width_mult=1.0):
         super().__init__()
         name = name or f"cifar_{'resnet' if residual else 'plain'}{depth}"
         blocks_per_stage = check_cifar_depth(name, depth)
@@ -164,8 +156,8 @@ class CifarResNet(nn.Module):
         self.depth, self.residual, self.shortcut = depth, bool(residual), shortcut
         self.in_channels = check_positive_int(name, "in_channels", in_channels)
         num_classes = check_positive_int(name, "num_classes", num_classes)
-        self.width_multiplier = check_width_multiplier(name, width_multiplier)
-        stage_planes = cifar_stage_planes(self.width_multiplier)
+        self.width_mult = check_width_mult(name, width_mult)
+        stage_planes = cifar_stage_planes(self.width_mult)
         self.in_planes = stage_planes[0]
 
         self.conv1 = conv3x3(in_channels, stage_planes[0])
@@ -208,15 +200,22 @@ class CifarResNet(nn.Module):
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.avgpool(x), 1))  # (N, 64·width) → (N, num_classes)
 
+    @property
+    def width_multiplier(self):
+        """The old name of ``width_mult``, deprecated."""
+        warnings.warn(f"{self.name}: width_multiplier is deprecated; use width_mult (torchvision's name)",
+                      DeprecationWarning, stacklevel=2)
+        return self.width_mult
+
     def extra_repr(self):
-        width = f", width_multiplier={self.width_multiplier}" if self.width_multiplier != 1.0 else ""
+        width = f", width_mult={self.width_mult}" if self.width_mult != 1.0 else ""
         return f"depth={self.depth}, residual={self.residual}, shortcut={self.shortcut!r}{width}"
 
 
 def cifar_resnet(depth, num_classes=10, **kwargs):
     """The CIFAR ResNet with ``depth`` = 6n + 2 layers; ``kwargs`` go to ``CifarResNet``.
 
-    >>> cifar_resnet(56, width_multiplier=0.25)(minicnn.randn(2, 3, 32, 32)).shape
+    >>> cifar_resnet(56, width_mult=0.25)(minicnn.randn(2, 3, 32, 32)).shape
     (2, 10)
     """
     kwargs.setdefault("name", f"cifar_resnet{depth}")

@@ -8,7 +8,7 @@ weights against 25C² and 49C², and a ReLU between each.
 
 ``vgg11/13/16/19`` and their ``_bn`` variants (configurations A, B, D, E) match torchvision's
 ``state_dict`` key for key, so its weights load unchanged.  ``vgg(cfg)`` builds any row of the table,
-``width_multiplier`` shrinks every layer for CPU-sized experiments, and ``fully_convolutional()`` turns
+``width_mult`` shrinks every layer for CPU-sized experiments, and ``fully_convolutional()`` turns
 the classifier into convolutions for the paper's dense test-time evaluation.
 
 >>> model = vgg16(num_classes=10)
@@ -18,7 +18,9 @@ the classifier into convolutions for the paper's dense test-time evaluation.
 import numbers
 
 from minicnn import nn
+from minicnn.checks import check_image_batch, check_type
 from minicnn.models.convert import linear_to_conv
+from minicnn.models.width import accepts_width_multiplier, check_width_mult
 from minicnn.nn import functional as F
 from minicnn.tensor import Tensor
 
@@ -44,8 +46,8 @@ FEATURE_SIZE = 7  # the classifier's first layer expects 512·7·7 = 25088 input
 HIDDEN_FEATURES = 4096
 
 
-def _scaled(channels, width_multiplier):
-    return max(1, round(channels * width_multiplier))
+def _scaled(channels, width_mult):
+    return max(1, round(channels * width_mult))
 
 
 def conv_layers(in_channels, out_channels, kernel_size=3, batch_norm=False):
@@ -102,7 +104,8 @@ def _check_cfg(cfg):
     return list(cfg)
 
 
-def make_layers(cfg, batch_norm=False, in_channels=3, width_multiplier=1.0):
+@accepts_width_multiplier
+def make_layers(cfg, batch_norm=False, in_channels=3, width_mult=1.0):
     """The convolutional part of one configuration, as one flat Sequential.
 
     Flat (not one Sequential per block) because that is torchvision's layout: its keys count every
@@ -116,7 +119,7 @@ def make_layers(cfg, batch_norm=False, in_channels=3, width_multiplier=1.0):
             layers.append(_paper_lrn())
         else:
             channels, kernel_size = item if isinstance(item, tuple) else (item, 3)
-            channels = _scaled(channels, width_multiplier)
+            channels = _scaled(channels, width_mult)
             layers += conv_layers(in_channels, channels, kernel_size, batch_norm)
             in_channels = channels
     return nn.Sequential(*layers)
@@ -124,13 +127,8 @@ def make_layers(cfg, batch_norm=False, in_channels=3, width_multiplier=1.0):
 
 def _check_images(name, x, in_channels, minimum):
     """A clear error unless ``x`` is an (N, in_channels, H, W) Tensor with H and W at least ``minimum``."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a Tensor of shape (N, {in_channels}, H, W), got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(f"{name}: expected input of shape (N, {in_channels}, H, W), got {tuple(x.shape)}")
-    height, width = x.shape[2:]
-    if min(height, width) < minimum:
-        raise ValueError(f"{name}: input {height}x{width} is too small, the minimum is {minimum}x{minimum}")
+    check_type(name, "input", x, Tensor)
+    check_image_batch(name, x, channels=in_channels, min_size=minimum)
 
 
 class VGG(nn.Module):
@@ -240,20 +238,19 @@ def vgg_to_fully_convolutional(model):
     return FullyConvolutionalVGG(model)
 
 
-def vgg(cfg, batch_norm=False, num_classes=1000, width_multiplier=1.0, in_channels=3, init_weights=True,
+@accepts_width_multiplier
+def vgg(cfg, batch_norm=False, num_classes=1000, width_mult=1.0, in_channels=3, init_weights=True,
         dropout=0.5, name=None):
     """Any configuration of Table 1: ``vgg("C")``, ``vgg("E", batch_norm=True)`` or ``vgg([64, "M", ...])``.
 
-    ``width_multiplier`` scales every conv's channels and the 4096-wide hidden layers (0.125 gives a
+    ``width_mult`` scales every conv's channels and the 4096-wide hidden layers (0.125 gives a
     VGG that trains on a laptop at 32x32, with the same depth and layout).
     """
-    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real) \
-            or width_multiplier <= 0:
-        raise ValueError(f"vgg: width_multiplier must be a positive number, got {width_multiplier!r}")
     if name is None:
         name = f"vgg ({cfg})" if isinstance(cfg, str) else "vgg"
-    features = make_layers(cfg, batch_norm, in_channels, width_multiplier)
-    return VGG(features, num_classes, init_weights, dropout, _scaled(HIDDEN_FEATURES, width_multiplier), name)
+    width_mult = check_width_mult(name, width_mult)
+    features = make_layers(cfg, batch_norm, in_channels, width_mult)
+    return VGG(features, num_classes, init_weights, dropout, _scaled(HIDDEN_FEATURES, width_mult), name)
 
 
 def vgg11(num_classes=1000, **kwargs):

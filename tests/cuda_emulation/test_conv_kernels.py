@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pairwise import all_pairs
 
 from minicnn.backend.cpu.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from minicnn.backend.cpu.im2col import col2im, conv_output_size, im2col
@@ -223,9 +224,10 @@ def test_depthwise_weight_reduction_over_more_entries_than_blocks(emulator):
 GEMM_OPS = ["gemm", "gemm_blocked"]
 
 
-@pytest.mark.parametrize("op", GEMM_OPS)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m, n, k", [(17, 33, 29), (16, 16, 16), (1, 1, 1), (5, 40, 3), (33, 2, 47)])
+# All pairs (tests/pairwise.py): both kernels at every size, each of them in both dtypes.
+@pytest.mark.parametrize("m, n, k, dtype, op", [
+    (m, n, k, dtype, op) for (m, n, k), dtype, op
+    in all_pairs([(17, 33, 29), (16, 16, 16), (1, 1, 1), (5, 40, 3), (33, 2, 47)], DTYPES, GEMM_OPS)])
 def test_gemm_matches_matmul(emulator, m, n, k, dtype, op):
     rng = np.random.default_rng(7)
     a = rng.standard_normal((m, k)).astype(dtype)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from pairwise import all_pairs
 
 from minicnn.backend.cpu.random import dropout_mask, philox4x32, uniform_from_counter
 from minicnn.random import DEFAULT_SEED
@@ -63,14 +64,18 @@ def test_philox_kernel_matches_the_numpy_generator_on_random_counters_and_keys(e
         assert out[row].tolist() == expected, f"row {row}"
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1 / 3, 0.9])
-@pytest.mark.parametrize("seed, offset", [
+SEEDS_AND_OFFSETS = [
     (0, 0),
     (DEFAULT_SEED, 12345),
     (2**64 - 1, 2**32 - 100),  # all key bits set; counters cross into the high word mid-mask
     (0x0123456789ABCDEF, 2**40 + 7),
-])
+]
+
+
+# All pairs (tests/pairwise.py): every p meets every (seed, offset), and each of them both dtypes.
+@pytest.mark.parametrize("dtype, p, seed, offset", [
+    (dtype, p, seed, offset) for dtype, p, (seed, offset)
+    in all_pairs([np.float32, np.float64], [0.0, 0.1, 0.5, 1 / 3, 0.9], SEEDS_AND_OFFSETS)])
 def test_dropout_mask_is_bit_identical_to_numpy(emulator, dtype, p, seed, offset):
     count = 333  # not a multiple of the block
     mask = kernel_mask(emulator, count, p, seed, offset, dtype)

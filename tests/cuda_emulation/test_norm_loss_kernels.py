@@ -6,6 +6,7 @@ down that the grid-stride loops and the block reductions do not depend on them.
 """
 import numpy as np
 import pytest
+from pairwise import all_pairs
 
 from minicnn.backend.cpu import loss as cpu_loss
 from minicnn.backend.cpu import normalization as cpu_norm
@@ -206,9 +207,10 @@ def as_outer_classes_inner(shape, axis):
     return outer, shape[axis], inner
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape, axis", SOFTMAX_CASES)
-@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+# All pairs (tests/pairwise.py): each op at every shape, each of them in both dtypes.
+@pytest.mark.parametrize("dtype, shape, axis, op", [
+    (dtype, shape, axis, op)
+    for dtype, (shape, axis), op in all_pairs(DTYPES, SOFTMAX_CASES, ["softmax", "log_softmax"])])
 def test_softmax_forward_and_backward_match_numpy(emulator, dtype, shape, axis, op):
     rng = np.random.default_rng(10)
     x = random(rng, shape, dtype, scale=3.0)
@@ -281,11 +283,10 @@ def ce_backward(emulator, grad_losses, log_probs, target, weight, ignore_index, 
 CE_SHAPES = [(6, 5), (3, 40), (2, 4, 3, 2)]  # (N, C), C > 32, per-pixel (N, C, H, W)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", CE_SHAPES)
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("magnitude", [3.0, 1e4])
+# All pairs (tests/pairwise.py), 8 cases instead of 48: float32 meets huge logits, weights meet label
+# smoothing, and every shape meets every other option.
+@pytest.mark.parametrize("dtype, shape, label_smoothing, weighted, magnitude",
+                         all_pairs(DTYPES, CE_SHAPES, [0.0, 0.1], [False, True], [3.0, 1e4]))
 def test_cross_entropy_forward_and_backward_match_numpy(emulator, dtype, shape, label_smoothing, weighted,
                                                          magnitude):
     rng = np.random.default_rng(12)

@@ -6,6 +6,7 @@ grid-stride loops cover any amount of work.
 """
 import numpy as np
 import pytest
+from pairwise import all_pairs
 
 from minicnn.backend.cpu import activation as cpu_activation
 from minicnn.backend.cpu import pooling as cpu_pooling
@@ -187,9 +188,11 @@ def avg_pool(emulator, direction, array, pool, count_include_pad, divisor_overri
     return out
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("count_include_pad, divisor_override", [(True, None), (False, None), (True, 5)])
-@pytest.mark.parametrize("pool", AVG_POOLS, ids=repr)
+# All pairs (tests/pairwise.py): every geometry under every divisor rule, each of them in both dtypes.
+@pytest.mark.parametrize("dtype, pool, count_include_pad, divisor_override", [
+    (dtype, pool, count_include_pad, divisor_override) for dtype, pool, (count_include_pad, divisor_override)
+    in all_pairs(DTYPES, AVG_POOLS, [(True, None), (False, None), (True, 5)])],
+    ids=lambda value: repr(value) if isinstance(value, Pool) else None)
 def test_avg_pool_forward_and_backward_match_numpy(emulator, dtype, pool, count_include_pad, divisor_override):
     rng = np.random.default_rng(10)
     x = rand(rng, pool.x_shape, dtype)

@@ -206,13 +206,11 @@ def test_shapes_without_noise_draw_each_class_with_its_own_area():
     assert all(value > 0.03 for value in area.values()), area
 
 
-def test_ten_thousand_shapes_generate_quickly():
-    import time
-
-    start = time.perf_counter()
-    images, _ = generate_shapes(10_000, seed=0)
-    assert images.shape == (10_000, 32, 32, 3)
-    assert time.perf_counter() - start < 10.0
+def test_generate_shapes_gives_the_requested_count_of_uint8_images_and_int64_labels():
+    # How long 10,000 images take is measured by benchmarks/bench_build.py; a test asserts no clock.
+    images, labels = generate_shapes(100, seed=0)
+    assert images.shape == (100, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.shape == (100,) and labels.dtype == np.int64
 
 
 def test_generate_shapes_rejects_bad_arguments():

@@ -1,4 +1,4 @@
-"""The CIFAR nets' width knob: ``width_multiplier`` scales the 16/32/64 stage filters of section 4.2."""
+"""The CIFAR nets' width knob: ``width_mult`` scales the 16/32/64 stage filters of section 4.2."""
 import math
 
 import numpy as np
@@ -35,7 +35,7 @@ def test_the_formula_reproduces_the_default_counts(depth, count):
 @pytest.mark.parametrize("builder", [cifar_resnet, cifar_plain])
 @pytest.mark.parametrize("depth", [20, 56])
 def test_default_width_keeps_every_key_and_shape(builder, depth):
-    default, explicit = builder(depth), builder(depth, width_multiplier=1.0)
+    default, explicit = builder(depth), builder(depth, width_mult=1.0)
     shapes = {key: tuple(value.shape) for key, value in default.state_dict().items()}
     assert shapes == {key: tuple(value.shape) for key, value in explicit.state_dict().items()}
     assert list(default.state_dict()) == list(explicit.state_dict())
@@ -53,30 +53,30 @@ def test_stage_planes_scale_round_and_never_reach_zero(width, planes):
 @pytest.mark.parametrize("width", [0.5, 0.25])
 def test_parameter_count_at_width_matches_the_formula(builder, depth, width):
     planes = tuple(int(p * width) for p in (16, 32, 64))
-    model = builder(depth, width_multiplier=width)
+    model = builder(depth, width_mult=width)
     assert param_count(model) == cifar_param_formula(depth, planes)
 
 
 def test_width_quarter_counts_by_hand():
     # a = 4, b = 8, c = 16, n = 3: stem 108 + 8; stage 1: 3 · (288 + 16); stage 2: 288 + 576 + 32 + 2 · (1152 + 32);
     # stage 3: 1152 + 2304 + 64 + 2 · (4608 + 64); fc 170
-    assert param_count(cifar_resnet(20, width_multiplier=0.25)) == (116 + 912 + 3264 + 12864 + 170) == 17_326
+    assert param_count(cifar_resnet(20, width_mult=0.25)) == (116 + 912 + 3264 + 12864 + 170) == 17_326
 
 
 def test_option_b_projections_scale_too():
-    model = cifar_resnet(20, shortcut="B", width_multiplier=0.5)
+    model = cifar_resnet(20, shortcut="B", width_mult=0.5)
     assert param_count(model) == cifar_param_formula(20, (8, 16, 32), shortcut="B")
 
 
 def test_residual_and_plain_keep_the_same_keys_at_any_width():
-    plain, residual = cifar_plain(20, width_multiplier=0.25), cifar_resnet(20, width_multiplier=0.25)
+    plain, residual = cifar_plain(20, width_mult=0.25), cifar_resnet(20, width_mult=0.25)
     assert list(plain.state_dict()) == list(residual.state_dict())
     residual.load_state_dict(plain.state_dict())
     assert np.array_equal(residual.layer3[2].conv2.weight.data, plain.layer3[2].conv2.weight.data)
 
 
 def test_stage_shapes_at_width_quarter():
-    model = cifar_resnet(20, width_multiplier=0.25, in_channels=1, num_classes=5)
+    model = cifar_resnet(20, width_mult=0.25, in_channels=1, num_classes=5)
     model.eval()
     x = minicnn.randn(3, 1, 32, 32)
     with minicnn.no_grad():
@@ -88,14 +88,14 @@ def test_stage_shapes_at_width_quarter():
             assert features.shape == expected
         assert model(x).shape == (3, 5)
     assert model.layer2[0].downsample.extra_repr() == "4 -> 8, stride=2"
-    assert "width_multiplier=0.25" in repr(model).splitlines()[1]
+    assert "width_mult=0.25" in repr(model).splitlines()[1]
 
 
 @pytest.mark.parametrize("width", [0.25, 0.01])  # 0.01: one filter per stage, so stage 2's shortcut adds no zeros
 @pytest.mark.parametrize("builder", [cifar_resnet, cifar_plain])
 def test_forward_and_backward_reach_every_parameter(builder, width):
     minicnn.manual_seed(0)
-    model = builder(20, width_multiplier=width)
+    model = builder(20, width_mult=width)
     images = minicnn.randn(4, 3, 16, 16)
     labels = minicnn.tensor(np.arange(4) % 10)
     loss = nn.CrossEntropyLoss()(model(images), labels)
@@ -111,8 +111,8 @@ def test_forward_and_backward_reach_every_parameter(builder, width):
 
 @pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_plain56"])
 def test_get_model_passes_the_width_through(name):
-    model = models.get_model(name, num_classes=4, width_multiplier=0.5)
-    assert model.width_multiplier == 0.5
+    model = models.get_model(name, num_classes=4, width_mult=0.5)
+    assert model.width_mult == 0.5
     assert model.fc.weight.shape == (4, 32)
 
 
@@ -120,19 +120,19 @@ def test_the_cli_builds_cifar_nets_at_its_width():
     from minicnn.cli import _build_model
 
     model = _build_model("cifar_plain20", num_classes=10, in_channels=1, width=0.25)
-    assert (model.width_multiplier, model.in_channels) == (0.25, 1)
+    assert (model.width_mult, model.in_channels) == (0.25, 1)
     assert model.conv1.weight.shape == (4, 1, 3, 3)
 
 
 @pytest.mark.parametrize("builder, name", [(cifar_resnet, "cifar_resnet20"), (cifar_plain, "cifar_plain20")])
 @pytest.mark.parametrize("width", [0, -0.5, float("nan"), float("inf")])
 def test_a_width_that_is_not_positive_and_finite_is_refused_naming_the_builder(builder, name, width):
-    with pytest.raises(ValueError, match=rf"{name}: width_multiplier must be a positive finite number"):
-        builder(20, width_multiplier=width)
+    with pytest.raises(ValueError, match=rf"{name}: width_mult must be a positive finite number"):
+        builder(20, width_mult=width)
 
 
 @pytest.mark.parametrize("width", ["0.5", None, True, [0.5]])
 def test_a_width_that_is_not_a_number_is_refused_naming_the_builder(width):
-    with pytest.raises(TypeError, match=rf"cifar_resnet56: width_multiplier must be a number, got "
+    with pytest.raises(TypeError, match=rf"cifar_resnet56: width_mult must be a number, got "
                                         rf"{type(width).__name__}"):
-        models.get_model("cifar_resnet56", width_multiplier=width)
+        models.get_model("cifar_resnet56", width_mult=width)

@@ -107,7 +107,7 @@ def test_non_linear_layers_and_bad_sizes_are_refused_naming_the_function():
         linear_to_conv(np.zeros((8, 45)), 5, 3)
     with pytest.raises(ValueError, match="linear_to_conv: in_channels must be positive, got 0"):
         linear_to_conv(nn.Linear(45, 8), 0, 3)
-    with pytest.raises(TypeError, match="linear_to_conv: kernel_size must be an int, got float 3.0"):
+    with pytest.raises(TypeError, match="linear_to_conv: kernel_size must be an int or a pair of ints, got float 3.0"):
         linear_to_conv(nn.Linear(45, 8), 5, 3.0)
     with pytest.raises(ValueError, match="linear_to_conv: kernel_size must be an int or a pair of ints"):
         linear_to_conv(nn.Linear(45, 8), 5, (3, 3, 1))

@@ -21,6 +21,7 @@ def test_every_reference_model_is_in_the_registry():
     assert models.list_models() == sorted(names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REFERENCE_BUILDS))
 def test_summary_totals_at_224_equal_torchvision(name):
     """Parameters, buffers and MACs at 1×3×224×224 (eval mode) equal reference.json, for all 20 entries."""
@@ -36,6 +37,7 @@ def test_summary_totals_at_224_equal_torchvision(name):
     assert [key for key, _ in expected["state_dict"]] == list(model.state_dict())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in models.list_models() if not n.startswith(("vgg", "cifar_resnet1202"))])
 def test_every_builder_takes_num_classes(name):
     minicnn.manual_seed(0)
@@ -49,7 +51,7 @@ def test_every_builder_takes_num_classes(name):
 
 @pytest.mark.parametrize("name", ["vgg11", "vgg16_c", "vgg11_lrn"])
 def test_vgg_builders_take_num_classes(name):
-    model = models.get_model(name, num_classes=7, width_multiplier=0.125)
+    model = models.get_model(name, num_classes=7, width_mult=0.125)
     model.eval()
     with minicnn.no_grad():
         assert model(minicnn.randn(1, 3, 32, 32)).shape == (1, 7)
