@@ -77,7 +77,7 @@ def _extrapolate(probe_a, probe_b, size_a, size_b, input_shape, dtype):
     def columns(entry_a, entry_b):
         """Elements of im2col's (C·KH·KW, N·OH·OW) matrix for one conv (none for a depthwise one)."""
         function, inputs, output = entry_a
-        if not isinstance(function, conv.Conv2d) or getattr(function, "depthwise", False):
+        if not isinstance(function, conv.Conv2d) or function.depthwise:
             return 0
         x, weight = inputs[:2]
         positions = grown(output.shape, entry_b[2].shape) // output.shape[1]

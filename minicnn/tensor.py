@@ -344,7 +344,7 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
-        _check_one_device(type(self).__name__, tensors)
+        check_one_device(type(self).__name__, tensors)
         self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
         output = self.forward(*(t.data for t in tensors))
         record = any(self.needs_input_grad) and output.dtype.type in _FLOAT_DTYPES
@@ -368,7 +368,7 @@ class Function:
         raise NotImplementedError
 
 
-def _check_one_device(op, tensors):
+def check_one_device(op, tensors):
     """Every input of one op must live on one device; name both when they do not.
 
     One type test per input: NumPy arrays are the CPU, anything else the GPU.

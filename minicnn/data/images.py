@@ -11,7 +11,8 @@ uint8 or float, and ``tensor_to_image`` turns a result back into what ``plt.imsh
 """
 import numpy as np
 
-from minicnn.data.transforms import Resize, _check_positive_int, _size_pair, to_tensor
+from minicnn.checks import check_positive_int
+from minicnn.data.transforms import Resize, size_pair, to_tensor
 from minicnn.tensor import Tensor
 
 __all__ = ["image_to_tensor", "tensor_to_image"]
@@ -72,9 +73,9 @@ def image_to_tensor(image, size=None):
     name = "image_to_tensor"
     if size is not None:
         if isinstance(size, (tuple, list)):
-            _size_pair(name, size)
+            size_pair(name, size)
         else:
-            _check_positive_int(name, "size", size)
+            check_positive_int(name, "size", size)
     array = _check_layout(name, _as_image_array(name, image))
     if array.dtype == np.uint8:
         batch = to_tensor(array)                              # (N, C, H, W), the datasets' own conversion

@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 
 from minicnn import random as _random
+from minicnn.checks import check_positive_int
 
 __all__ = ["Compose", "Normalize", "Pad", "RandomCrop", "RandomHorizontalFlip", "Resize", "ToTensor",
            "to_tensor"]
@@ -52,21 +53,13 @@ def _check_chw_float(name, batch):
         raise ValueError(f"{name}: expected a (B, C, H, W) float batch, got shape {batch.shape}")
 
 
-def _check_positive_int(name, what, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: {what} must be an int, got {_describe(value)}")
-    if value <= 0:
-        raise ValueError(f"{name}: {what} must be positive, got {value}")
-    return int(value)
-
-
-def _size_pair(name, size):
+def size_pair(name, size):
     """An int means a square; a pair is (height, width)."""
     if isinstance(size, (tuple, list)):
         if len(size) != 2:
             raise ValueError(f"{name}: size must be an int or a (height, width) pair, got {size!r}")
-        return tuple(_check_positive_int(name, "size", value) for value in size)
-    side = _check_positive_int(name, "size", size)
+        return tuple(check_positive_int(name, "size", value) for value in size)
+    side = check_positive_int(name, "size", size)
     return side, side
 
 
@@ -236,9 +229,9 @@ class Resize:
 
     def __init__(self, size):
         if isinstance(size, (tuple, list)):
-            self._pair = _size_pair("Resize", size)
+            self._pair = size_pair("Resize", size)
         else:
-            _check_positive_int("Resize", "size", size)
+            check_positive_int("Resize", "size", size)
             self._pair = None
         self.size = size
 
@@ -303,7 +296,7 @@ class RandomCrop:
     """
 
     def __init__(self, size, padding=0):
-        self._height, self._width = _size_pair("RandomCrop", size)
+        self._height, self._width = size_pair("RandomCrop", size)
         self._quad = _padding_quad("RandomCrop", padding)
         self.size, self.padding = (self._height, self._width), padding
 

@@ -30,14 +30,14 @@ from minicnn.functions.arithmetic import (
 from minicnn.functions.elementwise import abs, clip, exp, log, sqrt
 from minicnn.functions.reduction import max, mean, sum
 from minicnn.functions.shape import cat, clone, flatten, getitem, permute, reshape, setitem, transpose
-from minicnn.tensor import Tensor, _check_one_device
+from minicnn.tensor import Tensor, check_one_device
 
 
 def _compare(name):
     def compare(self, other):
         other = lift(other, self)
         # A comparison is no Function, so it checks devices itself (CuPy would raise a bare TypeError).
-        _check_one_device(name.strip("_"), (self, other))
+        check_one_device(name.strip("_"), (self, other))
         broadcast_shapes(name.strip("_"), self, other)
         return Tensor(getattr(self.data, name)(other.data))
 

@@ -15,10 +15,10 @@ from minicnn.models.mobilenet_v1 import (
     Conv2dNormActivation,
     check_image_batch,
     check_num_classes,
-    check_width_mult,
     init_mobilenet_weights,
 )
 from minicnn.models.mobilenet_v2 import make_divisible
+from minicnn.models.width import check_width_mult
 from minicnn.nn import functional as F
 
 __all__ = ["mobilenet_v3_large", "mobilenet_v3_small"]

@@ -50,7 +50,7 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
-def _calculate_fan_in_and_fan_out(tensor):
+def calculate_fan_in_and_fan_out(tensor):
     """(fan_in, fan_out) of a weight: Linear (out, in); Conv (out, in/groups, kh, kw).
 
     Each output of a conv sees ``in/groups · kh · kw`` inputs, so the receptive
@@ -106,7 +106,7 @@ def _normal(tensor, mean, std):
 def _fan(op, tensor, mode):
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"init.{op}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     fan = fan_in if mode == "fan_in" else fan_out
     if fan == 0:
         raise ValueError(f"init.{op}: {mode} is 0 for shape {tensor.shape}")
@@ -181,7 +181,7 @@ def ones_(tensor):
 def xavier_uniform_(tensor, gain=1.0):
     """U(-bound, bound) with bound = gain · sqrt(6 / (fan_in + fan_out))."""
     _check_tensor("xavier_uniform_", tensor)
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
     bound = math.sqrt(3.0) * std
     return _uniform(tensor, -bound, bound)
@@ -190,7 +190,7 @@ def xavier_uniform_(tensor, gain=1.0):
 def xavier_normal_(tensor, gain=1.0):
     """N(0, std²) with std = gain · sqrt(2 / (fan_in + fan_out))."""
     _check_tensor("xavier_normal_", tensor)
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
     return _normal(tensor, 0.0, std)
 
@@ -216,3 +216,6 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     fan = _fan("kaiming_normal_", tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return _normal(tensor, 0.0, std)
+
+
+_calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out  # PyTorch's (private) name, for code ported from it

@@ -9,6 +9,7 @@ from collections import namedtuple
 import numpy as np
 
 from minicnn.backend import get_array_module
+from minicnn.device import is_gpu_array
 from minicnn.tensor import Tensor
 
 
@@ -29,7 +30,7 @@ def _as_array(value):
         return value.data
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, without importing torch
         return value.detach().cpu().numpy()
-    if type(value).__module__.startswith("cupy"):
+    if is_gpu_array(value):
         return value
     return np.asarray(value)
 

@@ -12,7 +12,7 @@ from minicnn.viz._figure import new_figure, save_figure
 _FUNCTION = "benchmark_bars"
 
 
-def _positive(value):
+def is_positive_number(value):
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     return is_number and math.isfinite(value) and value > 0
 
@@ -25,14 +25,14 @@ def benchmark_ratio(result, index):
     if "ratio" in result:
         ratio = result["ratio"]
     elif "minicnn_ms" in result and "torch_ms" in result:
-        if not (_positive(result["minicnn_ms"]) and _positive(result["torch_ms"])):
+        if not (is_positive_number(result["minicnn_ms"]) and is_positive_number(result["torch_ms"])):
             raise ValueError(f"{_FUNCTION}: result {index} ({result['case']!r}) needs positive times, got "
                              f"minicnn_ms={result['minicnn_ms']!r}, torch_ms={result['torch_ms']!r}")
         ratio = result["torch_ms"] / result["minicnn_ms"]
     else:
         raise ValueError(f"{_FUNCTION}: result {index} ({result['case']!r}) needs 'ratio' or both "
                          f"'minicnn_ms' and 'torch_ms', got keys {sorted(result)}")
-    if not _positive(ratio):
+    if not is_positive_number(ratio):
         raise ValueError(f"{_FUNCTION}: result {index} ({result['case']!r}) has ratio {ratio!r}; expected a "
                          "positive finite number")
     return str(result["case"]), float(ratio)

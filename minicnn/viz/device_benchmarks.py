@@ -29,7 +29,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from minicnn.viz._figure import new_figure, save_figure
-from minicnn.viz.benchmarks import _positive
+from minicnn.viz.benchmarks import is_positive_number
 
 __all__ = ["cpu_gpu_rows", "cpu_gpu_times", "cpu_torch_times", "load_benchmark_results"]
 
@@ -42,7 +42,7 @@ _COLORS = {"cpu": "tab:blue", "gpu": "tab:green", "torch": "black"}
 
 def _milliseconds(function, row, key, where):
     value = row.get(key) if isinstance(row, Mapping) else None
-    if not _positive(value):
+    if not is_positive_number(value):
         raise ValueError(f"{function}: {where} needs a positive number of milliseconds under {key!r}, "
                          f"got {row!r:.120}")
     return float(value)
