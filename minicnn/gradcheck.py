@@ -96,9 +96,14 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, 
         return True
     _, which, index, exact, numeric_value = worst
     index = tuple(int(i) for i in index)
-    relative = abs(exact - numeric_value) / max(abs(numeric_value), 1e-12)
-    message = (f"gradcheck: input {which} at index {index}: analytic {exact:.8g}, numeric {numeric_value:.8g}, "
-               f"relative error {relative:.3g} (atol={atol}, rtol={rtol})")
+    return _failed(f"gradcheck: input {which} at index {index}:", exact, numeric_value, atol, rtol, raise_exception)
+
+
+def _failed(where, exact, numeric, atol, rtol, raise_exception):
+    """False, or GradcheckError when ``raise_exception``: ``where`` the two values disagree, and by how much."""
+    relative = abs(exact - numeric) / max(abs(numeric), 1e-12)
+    message = (f"{where} analytic {exact:.10g}, numeric {numeric:.10g}, relative error {relative:.3g} "
+               f"(atol={atol}, rtol={rtol})")
     if raise_exception:
         raise GradcheckError(message)
     return False
@@ -121,9 +126,4 @@ def gradcheck_directional(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exce
     exact = float(sum((g * d).sum() for g, d in zip(analytic, directions)))
     if abs(exact - numeric) <= atol + rtol * abs(numeric):
         return True
-    relative = abs(exact - numeric) / max(abs(numeric), 1e-12)
-    message = (f"gradcheck_directional: analytic {exact:.10g}, numeric {numeric:.10g}, "
-               f"relative error {relative:.3g} (atol={atol}, rtol={rtol})")
-    if raise_exception:
-        raise GradcheckError(message)
-    return False
+    return _failed("gradcheck_directional:", exact, numeric, atol, rtol, raise_exception)

@@ -71,14 +71,18 @@ def _check_int(function, value, name, minimum=0):
         raise ValueError(f"{function}: {name} must be >= {minimum}, got {value}")
 
 
+def _check_model_and_loader(function, model, loader_name, loader):
+    if not isinstance(model, Module):
+        raise TypeError(f"{function}: model must be a minicnn.nn.Module, got {type(model).__name__}")
+    if loader is None or not hasattr(loader, "__iter__"):
+        raise TypeError(f"{function}: {loader_name} must be an iterable of (images, labels) batches, "
+                        f"got {type(loader).__name__}")
+
+
 def _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, start_epoch, loss_fn, scheduler,
                          device, grad_clip, checkpoint_dir, progress, divergence_factor):
     function = "fit"
-    if not isinstance(model, Module):
-        raise TypeError(f"{function}: model must be a minicnn.nn.Module, got {type(model).__name__}")
-    if train_loader is None or not hasattr(train_loader, "__iter__"):
-        raise TypeError(f"{function}: train_loader must be an iterable of (images, labels) batches, "
-                        f"got {type(train_loader).__name__}")
+    _check_model_and_loader(function, model, "train_loader", train_loader)
     if val_loader is not None and not hasattr(val_loader, "__iter__"):
         raise TypeError(f"{function}: val_loader must be None or an iterable of (images, labels) batches, "
                         f"got {type(val_loader).__name__}")
@@ -365,11 +369,7 @@ def evaluate(model, loader, loss_fn=None):
     is put back as it was.
     """
     function = "evaluate"
-    if not isinstance(model, Module):
-        raise TypeError(f"{function}: model must be a minicnn.nn.Module, got {type(model).__name__}")
-    if loader is None or not hasattr(loader, "__iter__"):
-        raise TypeError(f"{function}: loader must be an iterable of (images, labels) batches, "
-                        f"got {type(loader).__name__}")
+    _check_model_and_loader(function, model, "loader", loader)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"{function}: loss_fn must be callable, got {type(loss_fn).__name__}")
     loss_fn = F.cross_entropy if loss_fn is None else loss_fn

@@ -11,6 +11,7 @@ local_response_norm (AlexNet), across channels:
 import math
 
 from minicnn.backend import get_array_module, kernels_for
+from minicnn.checks import check_floating, check_positive_int, check_type
 from minicnn.tensor import Function, Tensor
 
 
@@ -106,6 +107,16 @@ def _check_channel_vector(op, name, value, channels, like):
         raise ValueError(f"{op}: input is on {like.device} but {name} is on {value.device}")
 
 
+def _check_channels_first_input(op, x, min_ndim):
+    """``x``, a floating-point Tensor laid out (N, C, ...) with at least ``min_ndim`` axes."""
+    check_type(op, "input", x, Tensor)
+    if x.ndim < min_ndim:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...) with at least {min_ndim} dimensions, "
+                         f"got {tuple(x.shape)}")
+    check_floating(op, "input", x)
+    return x
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over channel axis 1, like ``torch.nn.functional.batch_norm``.
@@ -121,13 +132,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> y = batch_norm(x, None, None, training=True)   # every channel: mean 0, variance 1
     """
     op = "batch_norm"
-    x = input
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
-    if x.ndim < 2:
-        raise ValueError(f"{op}: expected input with at least 2 dimensions (N, C, ...), got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    x = _check_channels_first_input(op, input, min_ndim=2)
     channels = x.shape[1]
     for name, value in (("weight", weight), ("bias", bias),
                         ("running_mean", running_mean), ("running_var", running_var)):
@@ -160,14 +165,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     >>> y = local_response_norm(minicnn.randn(1, 96, 55, 55), size=5, alpha=1e-4, beta=0.75, k=2.0)
     """
     op = "local_response_norm"
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    if input.ndim < 3:
-        raise ValueError(f"{op}: expected 3-D or higher input (N, C, ...), got shape {input.shape}")
-    if input.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {input.dtype}")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    _check_channels_first_input(op, input, min_ndim=3)
+    check_positive_int(op, "size", size)
     return LocalResponseNorm(size, float(alpha), float(beta), float(k))(input)
 
 

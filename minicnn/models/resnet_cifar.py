@@ -36,7 +36,8 @@ import warnings
 import minicnn.nn.functional as F
 from minicnn import nn
 from minicnn.backend import get_array_module
-from minicnn.models.resnet import BasicBlock, check_image_batch, check_positive_int, conv1x1, conv3x3
+from minicnn.checks import check_positive_int
+from minicnn.models.resnet import BasicBlock, check_image_batch, conv1x1, conv3x3
 from minicnn.models.width import accepts_width_multiplier, check_width_mult
 from minicnn.nn import init
 from minicnn.tensor import Tensor

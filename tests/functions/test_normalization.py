@@ -155,13 +155,15 @@ def _stats(channels):
     (lambda: batch_norm(minicnn.zeros(4, 3), *_stats(3), bias=np.zeros(3)), TypeError,
      r"batch_norm: bias must be a Tensor or None, got ndarray"),
     (lambda: batch_norm(minicnn.zeros(4), None, None), ValueError,
-     r"batch_norm: expected input with at least 2 dimensions \(N, C, ...\), got shape \(4,\)"),
+     r"batch_norm: expected input of shape \(N, C, ...\) with at least 2 dimensions, got \(4,\)"),
     (lambda: batch_norm(minicnn.tensor(np.zeros((4, 3), dtype=np.int32)), None, None), TypeError,
      r"batch_norm: expected a floating-point input, got dtype int32"),
     (lambda: local_response_norm(minicnn.zeros(2, 3), 2), ValueError,
-     r"local_response_norm: expected 3-D or higher input \(N, C, ...\), got shape \(2, 3\)"),
+     r"local_response_norm: expected input of shape \(N, C, ...\) with at least 3 dimensions, got \(2, 3\)"),
     (lambda: local_response_norm(minicnn.zeros(2, 3, 4), 0), ValueError,
-     r"local_response_norm: size must be a positive int, got 0"),
+     r"local_response_norm: size must be positive, got 0"),
+    (lambda: local_response_norm(minicnn.zeros(2, 3, 4), 1.5), TypeError,
+     r"local_response_norm: size must be an int, got float 1.5"),
     (lambda: local_response_norm([[[1.0]]], 1), TypeError, r"local_response_norm: input must be a Tensor, got list"),
 ])
 def test_normalization_rejects_bad_input_with_a_clear_message(call, error, message):
