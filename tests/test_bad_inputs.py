@@ -185,7 +185,7 @@ CASES = [
     ("Dropout p as a str", lambda: nn.Dropout("a"), TypeError, r"Dropout: p must be a number"),
     ("Dropout negative p", lambda: nn.Dropout(-0.1), ValueError, r"Dropout: p must be in"),
     ("dropout on ints", lambda: F.dropout(T(np.ones(4, np.int32)), 0.5), TypeError,
-     r"dropout: expected a floating-point tensor, got dtype int32"),
+     r"dropout: expected a floating-point input, got dtype int32"),
     ("relu on bools", lambda: F.relu(T(np.array([True, False]))), TypeError, r"relu: expected a floating-point"),
     ("sigmoid on ints", lambda: F.sigmoid(T([1, 2])), TypeError, r"sigmoid: expected a floating-point"),
     ("LeakyReLU slope as a str", lambda: nn.LeakyReLU("a"), TypeError, r"LeakyReLU: negative_slope must be a number"),

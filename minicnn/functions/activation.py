@@ -6,6 +6,7 @@ backend's forward/backward kernel pair by name, so "go to definition" on
 ``relu_backward`` lands on the derivative.
 """
 from minicnn.backend import kernels_for
+from minicnn.checks import check_floating, check_type
 from minicnn.tensor import Function, Tensor
 
 
@@ -113,10 +114,8 @@ class LeakyReLU(Function):
 
 
 def _check(op, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
+    check_type(op, "input", x, Tensor)
+    check_floating(op, "input", x)
     return x
 
 

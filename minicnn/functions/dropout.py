@@ -6,7 +6,7 @@ the same seed gives the same masks, on the CPU and on the GPU.
 """
 from minicnn import random
 from minicnn.backend import kernels_for
-from minicnn.checks import check_probability
+from minicnn.checks import check_floating, check_probability, check_type
 from minicnn.tensor import Function, Tensor
 
 
@@ -31,10 +31,8 @@ class Dropout(Function):
 
 def dropout(x, p=0.5, training=True):
     """Drop elements of ``x`` with probability ``p`` while ``training``; identity otherwise."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"dropout: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"dropout: expected a floating-point tensor, got dtype {x.dtype}")
+    check_type("dropout", "input", x, Tensor)
+    check_floating("dropout", "input", x)
     p = check_probability("dropout", "p", p)
     if not training or p == 0:
         return x

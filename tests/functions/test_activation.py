@@ -71,7 +71,7 @@ def test_activation_keeps_float32(name):
 
 
 def test_activation_rejects_integer_tensors_and_arrays():
-    with pytest.raises(TypeError, match="relu: expected a floating-point tensor, got dtype int64"):
+    with pytest.raises(TypeError, match="relu: expected a floating-point input, got dtype int64"):
         F.relu(minicnn.tensor([1, 2]))
-    with pytest.raises(TypeError, match="sigmoid: expected a Tensor, got ndarray"):
+    with pytest.raises(TypeError, match="sigmoid: input must be a Tensor, got ndarray"):
         F.sigmoid(np.zeros(3))
