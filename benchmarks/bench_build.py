@@ -11,12 +11,12 @@ printed beside each median.  One warm-up run, then the median of ``--repeats`` r
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import minicnn
 from minicnn import models
 from minicnn.data import generate_shapes
+
+from bench_ops import median_seconds  # this folder's scripts share one timer: warm-up, then the median
 
 # (what is timed, the budget the tests used to assert in seconds, the work).
 CASES = [
@@ -29,16 +29,6 @@ CASES = [
     ("resnext50_32x4d build", 10.0, lambda: models.resnext50_32x4d()),
     ("generate_shapes(10_000)", 10.0, lambda: generate_shapes(10_000, seed=0)),
 ]
-
-
-def median_seconds(run, repeats):
-    run()  # warm-up: imports, the allocator, the random generator
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():

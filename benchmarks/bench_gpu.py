@@ -301,6 +301,22 @@ def _torch_time(torch, run, repeats):
 
 
 # --- 4. a training step of the main job -------------------------------------------------------
+def sgd_step(build_model, device, images, labels):
+    """One SGD training step (forward, cross-entropy, backward, update) of a freshly built model on ``device``."""
+    minicnn.manual_seed(0)
+    model = build_model().to(device)
+    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = minicnn.tensor(images, device=device), minicnn.tensor(labels, device=device)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def bench_train_step(clock, smoke):
     from minicnn.models import vgg11_bn
 
@@ -310,17 +326,7 @@ def bench_train_step(clock, smoke):
     labels = rng.integers(0, 10, batch)
     rows = []
     for device in ("cuda", "cpu"):
-        minicnn.manual_seed(0)
-        model = vgg11_bn(num_classes=10, in_channels=1, width_mult=0.25).to(device)
-        optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        x, y = minicnn.tensor(images, device=device), minicnn.tensor(labels, device=device)
-
-        def step(model=model, optimizer=optimizer, x=x, y=y):
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
+        step = sgd_step(lambda: vgg11_bn(num_classes=10, in_channels=1, width_mult=0.25), device, images, labels)
         timer = clock.gpu if device == "cuda" else clock.cpu
         ms = timer(step)
         rows.append(dict(device=device, batch=batch, step_ms=ms, images_per_s=batch / ms * 1e3))
@@ -373,23 +379,13 @@ def bench_vgg16_step(clock, smoke, rows, save):
         del torch_step, model, optimizer, x, y  # PyTorch's memory back before minicnn allocates its own
         torch.cuda.empty_cache()
     for device in ("cuda", "cpu"):
-        minicnn.manual_seed(0)
-        model = vgg16(width_mult=width).to(device)
-        optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        x, y = minicnn.tensor(images, device=device), minicnn.tensor(labels, device=device)
-
-        def step(model=model, optimizer=optimizer, x=x, y=y):
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
+        step = sgd_step(lambda: vgg16(width_mult=width), device, images, labels)
         timer = Clock(clock.cupy, steps, 1, clock.events)
         # One timed CPU step without a warm-up: at full size it takes seconds, and GPU time is short.
         report("minicnn", device, timer.gpu(step) if device == "cuda" else timer.cpu(step, warm_up=smoke))
         if device == "cuda" and torchvision is not None:
             report("torch", "cuda", torch_ms)
-        del model, optimizer, x, y
+        del step  # the GPU model freed before the CPU one is built
     return rows
 
 
