@@ -4,13 +4,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from fake_datasets import random_images_loader
 
 import minicnn.data
 from minicnn import models
 from minicnn.cli import main
-from minicnn.data import ImageDataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,12 +129,7 @@ def test_gradcheck_on_cuda_without_a_gpu_says_why(capsys, monkeypatch):
 @pytest.fixture
 def colour_data(monkeypatch):
     """load_dataset gives 16 random 8x8 colour images of 4 classes, whatever the name (no files, no extras)."""
-    def load_dataset(name, split="train", transform=None, **options):
-        rng = np.random.default_rng(0 if split == "train" else 1)
-        images = rng.integers(0, 256, size=(16, 8, 8, 3), dtype=np.uint8)
-        return ImageDataset(images, np.arange(16) % 4, ["a", "b", "c", "d"], transform=transform, name=name)
-
-    monkeypatch.setattr(minicnn.data, "load_dataset", load_dataset)
+    monkeypatch.setattr(minicnn.data, "load_dataset", random_images_loader(3))
 
 
 def train_tiny(capsys, output, *options):

@@ -16,12 +16,13 @@ import urllib.error
 
 import numpy as np
 import pytest
+from fake_datasets import random_images_loader
 
 import minicnn.data
 import minicnn.train
 from minicnn import cli
 from minicnn.cli import main
-from minicnn.data import ChecksumError, ImageDataset
+from minicnn.data import ChecksumError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--width", "0.0625", "--batch-size", "8"]  # with tiny_data: a training step takes milliseconds
@@ -60,12 +61,7 @@ def run_cli(*args, timeout=300):
 @pytest.fixture
 def tiny_data(monkeypatch):
     """load_dataset gives 16 random 8x8 grey images of 4 classes, whatever the name (no files, no extras)."""
-    def load_dataset(name, split="train", transform=None, **options):
-        rng = np.random.default_rng(0 if split == "train" else 1)
-        images = rng.integers(0, 256, size=(16, 8, 8, 1), dtype=np.uint8)
-        return ImageDataset(images, np.arange(16) % 4, ["a", "b", "c", "d"], transform=transform, name=name)
-
-    monkeypatch.setattr(minicnn.data, "load_dataset", load_dataset)
+    monkeypatch.setattr(minicnn.data, "load_dataset", random_images_loader(1))
 
 
 @pytest.fixture

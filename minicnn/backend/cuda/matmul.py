@@ -5,6 +5,7 @@
 ``teaching_gemm_enabled()`` reports it.  Batched operands (G, M, K) @ (G, K, N)
 are grouped convolution's product.
 """
+from minicnn.backend.cuda.launch import GEMM_BLOCKED_TILE, GEMM_TILE
 from minicnn.backend.cuda.runtime import SUPPORTED_DTYPES as _SUFFIX
 from minicnn.backend.cuda.runtime import KernelCall, import_cupy
 
@@ -14,7 +15,7 @@ _teaching_gemm = False
 
 # --- GEMM: cuBLAS by default, our SGEMM when asked ----------------------------
 # The two teaching kernels of gemm.cu and the rows and columns of C each block computes.
-GEMM_KERNELS = {"tiled": ("gemm", 16), "blocked": ("gemm_blocked", 128)}
+GEMM_KERNELS = {"tiled": ("gemm", GEMM_TILE), "blocked": ("gemm_blocked", GEMM_BLOCKED_TILE)}
 
 
 def use_teaching_gemm(enabled=True):
