@@ -8,6 +8,8 @@ reproduces these masks exactly.
 """
 import numpy as np
 
+from minicnn.backend.cpu.threads import parallel_for
+
 __all__ = ["philox4x32", "uniform_from_counter", "dropout_mask"]
 
 _MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
@@ -44,5 +46,13 @@ def uniform_from_counter(count, seed, offset):
 def dropout_mask(shape, p, seed, offset, dtype):
     """Inverted-dropout mask: 0 with probability p, else 1/(1 − p), so E[mask] = 1."""
     count = int(np.prod(shape))
-    keep = uniform_from_counter(count, seed, offset).reshape(shape) >= p
-    return keep.astype(dtype) * dtype(1.0 / (1.0 - p))
+    mask = np.empty(count, dtype=dtype)
+    scale = dtype(1.0 / (1.0 - p))
+
+    def fill(start, stop):  # Philox's hundred uint64 passes, split across the cores: element i is i's alone
+        keep = uniform_from_counter(stop - start, seed, offset + start) >= p
+        np.multiply(keep, scale, out=mask[start:stop])
+
+    # About 40 array passes of 8-byte words per element: worth a thread from a few thousand elements on.
+    parallel_for(count, fill, elements_per_item=40)
+    return mask.reshape(shape)
