@@ -8,7 +8,9 @@ Backward is the same product transposed:
     d cols     = weight_gᵀ @ gy_g          # (G, K, OC/G) @ (G, OC/G, M), then col2im → d x
 All groups go through one batched matmul.  Depthwise conv (G = C = OC) has
 nothing to multiply per group but KH·KW numbers, so it takes a direct kernel
-that sums KH·KW shifted copies of the input instead.
+that sums KH·KW shifted copies of the input instead.  On the CPU a 3×3 stride-1
+conv may take Winograd F(2×2, 3×3) instead: the backend's ``conv2d_algorithm``
+decides per shape (minicnn/backend/cpu/conv_algorithm.py).
 
 Outputs come back as (N, OC, OH, OW) views of a channel-major (OC, N, OH, OW)
 buffer: the next layer's im2col wants channels first, so the transpose is free.
@@ -26,34 +28,52 @@ from minicnn.tensor import Function, Tensor
 
 
 class Conv2d(Function):
-    """y = W ⋆ x + b: cross-correlation per group, as one batched matrix product (shapes: module docstring).
+    """y = W ⋆ x + b: cross-correlation per group, by the algorithm the backend picks for this shape.
 
     Forward:   cols = im2col(x)  (G, K, M);   y = W_g · cols  (G, OC/G, M);   y += b per output channel.
     Backward, with gy = ∂L/∂y grouped as (G, OC/G, M):
                grad_cols = W_gᵀ · gy, then col2im → ∂L/∂x (overlapping windows add up);
                ∂L/∂W = gy · colsᵀ;   ∂L/∂b = Σ gy over N, OH, OW.
-    Depthwise (groups == in_channels == out_channels), no columns:
+    Depthwise ("direct": groups == in_channels == out_channels), no columns:
                y[n, c, oh, ow] = Σ_ij W[c, 0, i, j] · x_pad[n, c, oh·s + i·d, ow·s + j·d];
                each x_pad value read gets gy · W[c, 0, i, j] back;   ∂L/∂W[c, 0, i, j] = Σ gy · x_pad.
+    Winograd F(2×2, 3×3) (CPU, 3×3 stride 1): y = Aᵀ[(G W Gᵀ) ⊙ (Bᵀ x_tile B)]A, the same sum with 2.25×
+               fewer multiplications; backward is its exact adjoint (minicnn/backend/cpu/winograd.py).
 
-    Kernels: im2col, matmul, col2im, bias_add, channel_sum; depthwise_conv2d_forward and
-    depthwise_conv2d_backward (with bias_add, channel_sum) for groups == channels.
+    Kernels: conv2d_algorithm picks one of: im2col, matmul, col2im (with bias_add, channel_sum);
+    depthwise_conv2d_forward and depthwise_conv2d_backward; winograd_conv2d_forward and
+    winograd_conv2d_backward (CPU only).
     """
 
     def __init__(self, stride, padding, dilation, groups, out_size, in_channels, out_channels):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.out_size = out_size
-        # One filter per channel, nothing mixed across channels: the direct kernel, not im2col + matmul.
+        # One filter per channel, nothing mixed across channels (summary_memory asks: such a conv has no columns).
         self.depthwise = groups == in_channels == out_channels
 
     def forward(self, x, weight, bias=None):
         kernels = kernels_for(x)
-        if self.depthwise:
+        self.algorithm = kernels.conv2d_algorithm(x.shape, weight.shape, self.stride, self.dilation, self.groups)
+        keep = self.needs_input_grad[0] or self.needs_input_grad[1]
+        if self.algorithm == "direct":
             self.x, self.weight = x, weight
             y = kernels.depthwise_conv2d_forward(x, weight, self.stride, self.padding, self.dilation, self.out_size)
             if bias is not None:
                 y = kernels.bias_add(y, bias, axis=1)  # (N, C, H, W)
             return y
+        if self.algorithm == "winograd":
+            y, transformed_x, transformed_weight = kernels.winograd_conv2d_forward(x, weight, self.padding,
+                                                                                   self.out_size)
+            if keep:
+                self.x_shape, self.transformed = x.shape, (transformed_x, transformed_weight)
+        else:
+            y = self.im2col_forward(kernels, x, weight, keep)
+        if bias is not None:
+            y = kernels.bias_add(y, bias, axis=0)  # channel-major (OC, N, OH, OW)
+        return y.transpose(1, 0, 2, 3)
+
+    def im2col_forward(self, kernels, x, weight, keep):
+        """y (OC, N, OH, OW) = W_g · im2col(x), all groups in one batched product."""
         n, c, h, w = x.shape
         out_channels, _, kh, kw = weight.shape
         g = self.groups
@@ -62,38 +82,42 @@ class Conv2d(Function):
         # Sizes spelled out, not -1: an empty batch (M = 0) leaves -1 undetermined.
         cols = cols.reshape(g, c // g * kh * kw, n * out_size[0] * out_size[1])  # (G, K, M)
         y = kernels.matmul(weight.reshape(g, out_channels // g, -1), cols)  # (G, OC/G, M)
-        y = y.reshape(out_channels, n, *out_size)  # (OC, N, OH, OW)
-        if bias is not None:
-            y = kernels.bias_add(y, bias, axis=0)  # channel-major (OC, N, OH, OW)
-        if self.needs_input_grad[0] or self.needs_input_grad[1]:
+        if keep:
             self.x_shape, self.cols, self.weight = x.shape, cols, weight
-        return y.transpose(1, 0, 2, 3)
+        return y.reshape(out_channels, n, *out_size)  # (OC, N, OH, OW)
 
     def backward(self, gy):
         kernels = kernels_for(gy)
         grad_bias = None
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             grad_bias = kernels.channel_sum(gy, axis=1)
-        if self.depthwise:
+        need_x, need_weight = self.needs_input_grad[0], self.needs_input_grad[1]
+        if self.algorithm == "direct":
             grad_x, grad_weight = kernels.depthwise_conv2d_backward(
-                gy, self.x, self.weight, self.stride, self.padding, self.dilation,
-                self.needs_input_grad[0], self.needs_input_grad[1])
-            return grad_x, grad_weight, grad_bias
+                gy, self.x, self.weight, self.stride, self.padding, self.dilation, need_x, need_weight)
+        elif self.algorithm == "winograd":
+            grad_x, grad_weight = kernels.winograd_conv2d_backward(
+                gy, *self.transformed, self.x_shape, self.padding, need_x, need_weight)
+        else:
+            grad_x, grad_weight = self.im2col_backward(kernels, gy, need_x, need_weight)
+        return grad_x, grad_weight, grad_bias
+
+    def im2col_backward(self, kernels, gy, need_x, need_weight):
         g = self.groups
         out_channels, _, kh, kw = self.weight.shape
         n = gy.shape[0]
         m = n * gy.shape[2] * gy.shape[3]  # 0 for an empty batch: dW = gy @ colsᵀ then sums nothing, zeros
         gy_grouped = gy.transpose(1, 0, 2, 3).reshape(g, out_channels // g, m)  # (G, OC/G, M)
         grad_x = grad_weight = None
-        if self.needs_input_grad[0]:
+        if need_x:
             weight_grouped = self.weight.reshape(g, out_channels // g, -1)
             grad_cols = kernels.matmul(weight_grouped.transpose(0, 2, 1), gy_grouped)  # (G, K, M)
             c = self.x_shape[1]
             grad_cols = grad_cols.reshape(c, kh, kw, n, *gy.shape[2:])
             grad_x = kernels.col2im(grad_cols, self.x_shape, (kh, kw), self.stride, self.padding, self.dilation)
-        if self.needs_input_grad[1]:
+        if need_weight:
             grad_weight = kernels.matmul(gy_grouped, self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
-        return grad_x, grad_weight, grad_bias
+        return grad_x, grad_weight
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002

@@ -61,8 +61,9 @@ def test_the_scan_finds_the_ops_and_their_kernel_calls():
     names = {cls.__name__ for cls in FUNCTION_CLASSES}
     assert {"ReLU", "Add", "Conv2d", "BatchNorm", "MaxPool2d", "CrossEntropy", "GetItem", "Cat"} <= names
     conv2d = next(cls for cls in FUNCTION_CLASSES if cls.__name__ == "Conv2d")
-    assert {"im2col", "matmul", "col2im", "bias_add", "channel_sum",
-            "depthwise_conv2d_forward", "depthwise_conv2d_backward"} == kernels_called(conv2d)
+    assert {"conv2d_algorithm", "im2col", "matmul", "col2im", "bias_add", "channel_sum",
+            "depthwise_conv2d_forward", "depthwise_conv2d_backward",
+            "winograd_conv2d_forward", "winograd_conv2d_backward"} == kernels_called(conv2d)
 
 
 @pytest.mark.parametrize("cls", FUNCTION_CLASSES, ids=CLASS_IDS)
@@ -80,8 +81,25 @@ def test_docstring_names_every_kernel_the_class_calls(cls):
     assert not unnamed, f"{cls.__name__} calls {unnamed} but its docstring does not name them"
 
 
+# The CPU's Winograd convolution has no GPU twin: only the CPU's conv2d_algorithm can answer "winograd".
+CPU_ONLY = {"winograd_conv2d_forward", "winograd_conv2d_backward"}
+
+
 @pytest.mark.parametrize("cls", FUNCTION_CLASSES, ids=CLASS_IDS)
 def test_every_kernel_called_exists_in_both_backends(cls):
     for name in sorted(kernels_called(cls)):
         assert callable(getattr(numpy_kernels, name, None)), f"minicnn.backend.cpu has no kernel {name}"
-        assert callable(getattr(cuda_kernels, name, None)), f"minicnn.backend.cuda.kernels has no kernel {name}"
+        if name not in CPU_ONLY:
+            assert callable(getattr(cuda_kernels, name, None)), f"minicnn.backend.cuda.kernels has no kernel {name}"
+
+
+@pytest.mark.parametrize("setting", ["auto", "im2col", "winograd", "direct"])
+def test_the_gpu_never_picks_a_cpu_only_algorithm(setting):
+    from minicnn.backend.cpu import using_conv_algorithm
+
+    shapes = [((8, 64, 112, 112), (64, 64, 3, 3), 1), ((8, 32, 56, 56), (32, 1, 3, 3), 32),
+              ((2, 16, 8, 8), (32, 16, 3, 3), 1), ((2, 16, 8, 8), (32, 4, 3, 3), 4)]
+    with using_conv_algorithm(setting):
+        for x_shape, weight_shape, groups in shapes:
+            assert cuda_kernels.conv2d_algorithm(x_shape, weight_shape, (1, 1), (1, 1), groups) in ("im2col", "direct")
+    assert not any(hasattr(cuda_kernels, name) for name in CPU_ONLY)

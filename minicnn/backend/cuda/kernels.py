@@ -23,11 +23,14 @@ this module costs nothing on a machine without a GPU.
 
 ``max_pool2d_input_indices`` has no kernel of its own: it is index arithmetic,
 and the NumPy reference (written with ``xp = get_array_module(x)``) runs on CuPy
-arrays unchanged.  ``philox4x32``/``uniform_from_counter`` are the host-side
+arrays unchanged.  ``conv2d_algorithm`` answers "im2col" or "direct": the CPU's
+Winograd kernels (``winograd_conv2d_forward``/``_backward``) have no GPU twin, and
+the GPU's selection point never asks for them.  ``philox4x32``/``uniform_from_counter`` are the host-side
 generator, kept for the known-answer tests.
 """
 from minicnn.backend.cuda.activation import *  # noqa: F401,F403
 from minicnn.backend.cuda.bias import *  # noqa: F401,F403
+from minicnn.backend.cuda.conv_algorithm import *  # noqa: F401,F403
 from minicnn.backend.cuda.depthwise import *  # noqa: F401,F403
 from minicnn.backend.cuda.im2col import *  # noqa: F401,F403
 from minicnn.backend.cuda.loss import *  # noqa: F401,F403
