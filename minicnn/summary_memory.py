@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from minicnn.backend import kernels_for
 from minicnn.functions import conv
 from minicnn.summary_trace import random_input, trace
 from minicnn.tensor import Tensor
@@ -75,12 +76,20 @@ def _extrapolate(probe_a, probe_b, size_a, size_b, input_shape, dtype):
         return _grown_elements(shape_a, shape_b, size_a, size_b, (height, width))
 
     def columns(entry_a, entry_b):
-        """Elements of im2col's (C·KH·KW, N·OH·OW) matrix for one conv (none for a depthwise one)."""
+        """Elements of one conv's workspace: im2col's (C·KH·KW, N·OH·OW) matrix, none for a depthwise one,
+        and for Winograd its input planes (about C·H·W) with the transformed input and output, 16 values
+        per 2×2 tile for each input and each output channel: 4·N·OH·OW·(C + OC)."""
         function, inputs, output = entry_a
         if not isinstance(function, conv.Conv2d) or function.depthwise:
             return 0
         x, weight = inputs[:2]
         positions = grown(output.shape, entry_b[2].shape) // output.shape[1]
+        full_x_shape = (batch, x.shape[1], *(_on_line(a, b, size_a[axis], size_b[axis], (height, width)[axis])
+                                             for axis, (a, b) in enumerate(zip(x.shape[2:], entry_b[1][0].shape[2:]))))
+        algorithm = kernels_for(_array(x)).conv2d_algorithm(full_x_shape, weight.shape, function.stride,
+                                                           function.dilation, function.groups)
+        if algorithm == "winograd":  # the algorithm at the real size, not at the probes' small one
+            return positions * (x.shape[1] + 4 * (x.shape[1] + weight.shape[0]))
         return positions * x.shape[1] * weight.shape[2] * weight.shape[3]
 
     # Walk the tape in order: every output stays (the tape holds it); a conv's columns live while it runs.
@@ -93,6 +102,10 @@ def _extrapolate(probe_a, probe_b, size_a, size_b, input_shape, dtype):
                for a, b in zip(_flat_shapes(row_a.output_shape), _flat_shapes(row_b.output_shape)))
     itemsize = np.dtype(dtype).itemsize
     return _MemoryEstimate(batch * rows * itemsize, batch * peak * itemsize)
+
+
+def _array(value):
+    return value.data if isinstance(value, Tensor) else value
 
 
 def _grown_elements(shape_a, shape_b, size_a, size_b, size):

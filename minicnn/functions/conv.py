@@ -15,7 +15,7 @@ decides per shape (minicnn/backend/cpu/conv_algorithm.py).
 Outputs come back as (N, OC, OH, OW) views of a channel-major (OC, N, OH, OW)
 buffer: the next layer's im2col wants channels first, so the transpose is free.
 """
-from minicnn.backend import kernels_for
+from minicnn.backend import get_array_module, kernels_for
 from minicnn.checks import (
     check_image_batch,
     check_input_and_weight,
@@ -25,6 +25,10 @@ from minicnn.checks import (
 )
 from minicnn.shapes import conv_output_size
 from minicnn.tensor import Function, Tensor
+
+# im2col's column matrix is 9× its input for a 3×3 conv (925 MB for VGG's conv1_2 at 224², batch 8).  Above
+# this size it is built for a slab of images at a time and rebuilt in backward, so the conv keeps only x.
+IM2COL_WORKSPACE_BYTES = 64 << 20
 
 
 class Conv2d(Function):
@@ -48,12 +52,14 @@ class Conv2d(Function):
     def __init__(self, stride, padding, dilation, groups, out_size, in_channels, out_channels):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.out_size = out_size
+        self.kernel_size = None  # set in forward, from the weight
         # One filter per channel, nothing mixed across channels (summary_memory asks: such a conv has no columns).
         self.depthwise = groups == in_channels == out_channels
 
     def forward(self, x, weight, bias=None):
         kernels = kernels_for(x)
         self.algorithm = kernels.conv2d_algorithm(x.shape, weight.shape, self.stride, self.dilation, self.groups)
+        self.kernel_size = weight.shape[2:]
         keep = self.needs_input_grad[0] or self.needs_input_grad[1]
         if self.algorithm == "direct":
             self.x, self.weight = x, weight
@@ -73,18 +79,40 @@ class Conv2d(Function):
         return y.transpose(1, 0, 2, 3)
 
     def im2col_forward(self, kernels, x, weight, keep):
-        """y (OC, N, OH, OW) = W_g · im2col(x), all groups in one batched product."""
-        n, c, h, w = x.shape
-        out_channels, _, kh, kw = weight.shape
-        g = self.groups
-        out_size = self.out_size
-        cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, self.dilation, out_size)
-        # Sizes spelled out, not -1: an empty batch (M = 0) leaves -1 undetermined.
-        cols = cols.reshape(g, c // g * kh * kw, n * out_size[0] * out_size[1])  # (G, K, M)
-        y = kernels.matmul(weight.reshape(g, out_channels // g, -1), cols)  # (G, OC/G, M)
+        """y (OC, N, OH, OW) = W_g · im2col(x), all groups in one batched product, a slab of images at a time."""
+        n = x.shape[0]
+        out_channels = weight.shape[0]
+        slabs = image_slabs(n, self.cols_bytes_per_image(x, weight))
+        if len(slabs) == 1:  # the columns fit the workspace: keep them for backward
+            cols = self.columns(kernels, x)
+            if keep:
+                self.x_shape, self.cols, self.weight = x.shape, cols, weight
+            return self.product(kernels, weight, cols)
+        # A large layer: columns for a few images at a time into a bounded workspace; backward rebuilds them.
+        y = get_array_module(x).empty((out_channels, n, *self.out_size), dtype=x.dtype)
+        for start, stop in slabs:
+            y[:, start:stop] = self.product(kernels, weight, self.columns(kernels, x[start:stop]))
         if keep:
-            self.x_shape, self.cols, self.weight = x.shape, cols, weight
-        return y.reshape(out_channels, n, *out_size)  # (OC, N, OH, OW)
+            self.x_shape, self.cols, self.x, self.weight = x.shape, None, x, weight
+        return y
+
+    def cols_bytes_per_image(self, x, weight):
+        out_channels, per_group, kh, kw = weight.shape
+        return x.shape[1] * kh * kw * self.out_size[0] * self.out_size[1] * x.dtype.itemsize
+
+    def columns(self, kernels, x):
+        """im2col(x) as (G, K, M): K = C/G·KH·KW rows, one column per output position of every image."""
+        n, c = x.shape[:2]
+        kh, kw = self.kernel_size
+        cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, self.dilation, self.out_size)
+        # Sizes spelled out, not -1: an empty batch (M = 0) leaves -1 undetermined.
+        return cols.reshape(self.groups, c // self.groups * kh * kw, n * self.out_size[0] * self.out_size[1])
+
+    def product(self, kernels, weight, cols):
+        """W_g · cols for every group: (G, OC/G, K) · (G, K, M) → (OC, N, OH, OW)."""
+        out_channels, g = weight.shape[0], self.groups
+        y = kernels.matmul(weight.reshape(g, out_channels // g, -1), cols)  # (G, OC/G, M)
+        return y.reshape(out_channels, -1, *self.out_size)
 
     def backward(self, gy):
         kernels = kernels_for(gy)
@@ -103,6 +131,25 @@ class Conv2d(Function):
         return grad_x, grad_weight, grad_bias
 
     def im2col_backward(self, kernels, gy, need_x, need_weight):
+        if self.cols is not None:
+            return self.columns_backward(kernels, gy, self.cols, self.x_shape, need_x, need_weight)
+        # Chunked forward: rebuild each slab's columns, add up its weight gradient, write its input gradient.
+        xp = get_array_module(gy)
+        slabs = image_slabs(self.x_shape[0], self.cols_bytes_per_image(self.x, self.weight))
+        grad_x = xp.empty(self.x_shape, dtype=gy.dtype) if need_x else None
+        grad_weight = xp.zeros(self.weight.shape, dtype=gy.dtype) if need_weight else None
+        for start, stop in slabs:
+            x = self.x[start:stop]
+            slab_grad_x, slab_grad_weight = self.columns_backward(
+                kernels, gy[start:stop], self.columns(kernels, x), x.shape, need_x, need_weight)
+            if need_x:
+                grad_x[start:stop] = slab_grad_x
+            if need_weight:
+                grad_weight += slab_grad_weight
+        return grad_x, grad_weight
+
+    def columns_backward(self, kernels, gy, cols, x_shape, need_x, need_weight):
+        """grad_cols = W_gᵀ · gy then col2im → ∂x;   ∂W = gy · colsᵀ."""
         g = self.groups
         out_channels, _, kh, kw = self.weight.shape
         n = gy.shape[0]
@@ -112,12 +159,19 @@ class Conv2d(Function):
         if need_x:
             weight_grouped = self.weight.reshape(g, out_channels // g, -1)
             grad_cols = kernels.matmul(weight_grouped.transpose(0, 2, 1), gy_grouped)  # (G, K, M)
-            c = self.x_shape[1]
-            grad_cols = grad_cols.reshape(c, kh, kw, n, *gy.shape[2:])
-            grad_x = kernels.col2im(grad_cols, self.x_shape, (kh, kw), self.stride, self.padding, self.dilation)
+            grad_cols = grad_cols.reshape(x_shape[1], kh, kw, n, *gy.shape[2:])
+            grad_x = kernels.col2im(grad_cols, x_shape, (kh, kw), self.stride, self.padding, self.dilation)
         if need_weight:
-            grad_weight = kernels.matmul(gy_grouped, self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
+            grad_weight = kernels.matmul(gy_grouped, cols.transpose(0, 2, 1)).reshape(self.weight.shape)
         return grad_x, grad_weight
+
+
+def image_slabs(batch, bytes_per_image):
+    """[(start, stop), ...] covering the batch, each slab's columns within IM2COL_WORKSPACE_BYTES (one image at least)."""
+    per_slab = max(1, IM2COL_WORKSPACE_BYTES // max(bytes_per_image, 1))
+    if per_slab >= batch:
+        return [(0, batch)]
+    return [(start, min(start + per_slab, batch)) for start in range(0, batch, per_slab)]
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002

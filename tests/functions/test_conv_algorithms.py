@@ -171,3 +171,32 @@ def test_winograd_gives_the_same_bits_on_one_thread_and_two(threads):
     finally:
         cpu.set_num_threads(previous)
     np.testing.assert_array_equal(y, reference)
+
+
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(stride=2, padding=2, dilation=2, groups=2)])
+def test_im2col_in_image_slabs_equals_the_whole_batch_and_keeps_no_columns(monkeypatch, kwargs):
+    from minicnn.functions import conv
+
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((6, 4 // kwargs.get("groups", 1), 3, 3)), \
+        rng.standard_normal(6)
+    results, whole_batch = [], conv.IM2COL_WORKSPACE_BYTES
+    for workspace in (whole_batch, 1):  # everything at once; then one image a slab
+        monkeypatch.setattr(conv, "IM2COL_WORKSPACE_BYTES", workspace)
+        tensors = [minicnn.tensor(a, requires_grad=True) for a in (x, w, b)]
+        with using_conv_algorithm("im2col"):
+            y = F.conv2d(*tensors, **kwargs)
+        assert (y.creator.cols is None) == (workspace != whole_batch)
+        y.backward(np.cos(y.numpy()))
+        results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
+    for whole, slabs in zip(*results):
+        np.testing.assert_allclose(slabs, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_image_slabs_cover_the_batch_in_order_and_never_split_an_image():
+    from minicnn.functions import conv
+
+    budget = conv.IM2COL_WORKSPACE_BYTES
+    assert conv.image_slabs(8, budget // 3) == [(0, 3), (3, 6), (6, 8)]
+    assert conv.image_slabs(4, budget * 10) == [(0, 1), (1, 2), (2, 3), (3, 4)]  # one image over budget
+    assert conv.image_slabs(0, budget) == [(0, 0)]
