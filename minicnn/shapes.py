@@ -4,7 +4,7 @@ Plain integers in and out, the same on every backend, so it sits on the bottom
 floor: the kernels (im2col, pooling), the functions (conv2d, max_pool2d) and
 the models (checking an input is large enough) all import it downward.
 """
-__all__ = ["conv_output_size"]
+__all__ = ["conv_output_size", "winograd_bytes_per_image", "winograd_tiles"]
 
 
 def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
@@ -24,3 +24,17 @@ def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False)
     if (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def winograd_tiles(out_size):
+    """Winograd F(2×2, 3×3) tiles per axis: each covers 2 outputs; an odd size gets a half-empty last tile."""
+    return tuple((size + 1) // 2 for size in out_size)
+
+
+def winograd_bytes_per_image(x_shape, weight_shape, out_size, itemsize):
+    """Winograd's transformed input and output for one image: 16 values per tile and channel, in and out.
+
+    Each row of TW tiles carries one junk tile (see minicnn/backend/cpu/winograd.py), hence TW + 1.
+    """
+    th, tw = winograd_tiles(out_size)
+    return 16 * (x_shape[1] + weight_shape[0]) * th * (tw + 1) * itemsize

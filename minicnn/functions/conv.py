@@ -23,12 +23,13 @@ from minicnn.checks import (
     check_positive_int,
     check_type,
 )
-from minicnn.shapes import conv_output_size
+from minicnn.shapes import conv_output_size, winograd_bytes_per_image
 from minicnn.tensor import Function, Tensor
 
-# im2col's column matrix is 9× its input for a 3×3 conv (925 MB for VGG's conv1_2 at 224², batch 8).  Above
-# this size it is built for a slab of images at a time and rebuilt in backward, so the conv keeps only x.
-IM2COL_WORKSPACE_BYTES = 64 << 20
+# im2col's column matrix is 9× its input for a 3×3 conv (925 MB for VGG's conv1_2 at 224², batch 8), and
+# Winograd's transformed input and output 8.5×.  Above this size they are built for a slab of images at a time
+# and rebuilt in backward, so the conv keeps only x (as PyTorch does).
+WORKSPACE_BYTES = 256 << 20
 
 
 class Conv2d(Function):
@@ -46,7 +47,9 @@ class Conv2d(Function):
 
     Kernels: conv2d_algorithm picks one of: im2col, matmul, col2im (with bias_add, channel_sum);
     depthwise_conv2d_forward and depthwise_conv2d_backward; winograd_conv2d_forward and
-    winograd_conv2d_backward (CPU only).
+    winograd_conv2d_backward, with winograd_transform_input to rebuild V in backward (CPU only).
+    A layer whose im2col columns or Winograd transforms exceed WORKSPACE_BYTES runs a slab of images
+    at a time and keeps only x: backward rebuilds each slab's columns (or V).
     """
 
     def __init__(self, stride, padding, dilation, groups, out_size, in_channels, out_channels):
@@ -59,7 +62,7 @@ class Conv2d(Function):
     def forward(self, x, weight, bias=None):
         kernels = kernels_for(x)
         self.algorithm = kernels.conv2d_algorithm(x.shape, weight.shape, self.stride, self.dilation, self.groups)
-        self.kernel_size = weight.shape[2:]
+        self.kernel_size, self.weight_shape = weight.shape[2:], weight.shape
         keep = self.needs_input_grad[0] or self.needs_input_grad[1]
         if self.algorithm == "direct":
             self.x, self.weight = x, weight
@@ -68,15 +71,42 @@ class Conv2d(Function):
                 y = kernels.bias_add(y, bias, axis=1)  # (N, C, H, W)
             return y
         if self.algorithm == "winograd":
-            y, transformed_x, transformed_weight = kernels.winograd_conv2d_forward(x, weight, self.padding,
-                                                                                   self.out_size)
-            if keep:
-                self.x_shape, self.transformed = x.shape, (transformed_x, transformed_weight)
+            y = self.winograd_forward(kernels, x, weight, keep)
         else:
             y = self.im2col_forward(kernels, x, weight, keep)
         if bias is not None:
             y = kernels.bias_add(y, bias, axis=0)  # channel-major (OC, N, OH, OW)
         return y.transpose(1, 0, 2, 3)
+
+    def winograd_forward(self, kernels, x, weight, keep):
+        """y (OC, N, OH, OW) by Winograd; its transformed input V is kept if it fits the workspace."""
+        slabs = image_slabs(x.shape[0], winograd_bytes_per_image(x.shape, weight.shape, self.out_size,
+                                                                 x.dtype.itemsize))
+        if len(slabs) == 1:
+            y, transformed_x, transformed_weight = kernels.winograd_conv2d_forward(x, weight, self.padding,
+                                                                                   self.out_size)
+        else:  # a slab of images at a time; backward rebuilds V from x, a slab at a time
+            transformed_x = None
+            y = get_array_module(x).empty((weight.shape[0], x.shape[0], *self.out_size), dtype=x.dtype)
+            for start, stop in slabs:
+                y[:, start:stop], _, transformed_weight = kernels.winograd_conv2d_forward(
+                    x[start:stop], weight, self.padding, self.out_size)
+        if keep:
+            self.x, self.x_shape, self.transformed, self.slabs = x, x.shape, (transformed_x, transformed_weight), slabs
+        return y
+
+    def winograd_backward(self, kernels, gy, need_x, need_weight):
+        transformed_x, transformed_weight = self.transformed
+        if transformed_x is not None:
+            return kernels.winograd_conv2d_backward(gy, transformed_x, transformed_weight, self.x_shape,
+                                                    self.padding, need_x, need_weight)
+
+        def slab(start, stop):
+            x = self.x[start:stop]
+            transformed_x = kernels.winograd_transform_input(x, self.padding, self.out_size)
+            return kernels.winograd_conv2d_backward(gy[start:stop], transformed_x, transformed_weight, x.shape,
+                                                    self.padding, need_x, need_weight)
+        return gradients_by_slab(gy, self.slabs, slab, self.x_shape, self.weight_shape, need_x, need_weight)
 
     def im2col_forward(self, kernels, x, weight, keep):
         """y (OC, N, OH, OW) = W_g · im2col(x), all groups in one batched product, a slab of images at a time."""
@@ -124,8 +154,7 @@ class Conv2d(Function):
             grad_x, grad_weight = kernels.depthwise_conv2d_backward(
                 gy, self.x, self.weight, self.stride, self.padding, self.dilation, need_x, need_weight)
         elif self.algorithm == "winograd":
-            grad_x, grad_weight = kernels.winograd_conv2d_backward(
-                gy, *self.transformed, self.x_shape, self.padding, need_x, need_weight)
+            grad_x, grad_weight = self.winograd_backward(kernels, gy, need_x, need_weight)
         else:
             grad_x, grad_weight = self.im2col_backward(kernels, gy, need_x, need_weight)
         return grad_x, grad_weight, grad_bias
@@ -134,19 +163,13 @@ class Conv2d(Function):
         if self.cols is not None:
             return self.columns_backward(kernels, gy, self.cols, self.x_shape, need_x, need_weight)
         # Chunked forward: rebuild each slab's columns, add up its weight gradient, write its input gradient.
-        xp = get_array_module(gy)
         slabs = image_slabs(self.x_shape[0], self.cols_bytes_per_image(self.x, self.weight))
-        grad_x = xp.empty(self.x_shape, dtype=gy.dtype) if need_x else None
-        grad_weight = xp.zeros(self.weight.shape, dtype=gy.dtype) if need_weight else None
-        for start, stop in slabs:
+
+        def slab(start, stop):
             x = self.x[start:stop]
-            slab_grad_x, slab_grad_weight = self.columns_backward(
-                kernels, gy[start:stop], self.columns(kernels, x), x.shape, need_x, need_weight)
-            if need_x:
-                grad_x[start:stop] = slab_grad_x
-            if need_weight:
-                grad_weight += slab_grad_weight
-        return grad_x, grad_weight
+            return self.columns_backward(kernels, gy[start:stop], self.columns(kernels, x), x.shape, need_x,
+                                         need_weight)
+        return gradients_by_slab(gy, slabs, slab, self.x_shape, self.weight.shape, need_x, need_weight)
 
     def columns_backward(self, kernels, gy, cols, x_shape, need_x, need_weight):
         """grad_cols = W_gᵀ · gy then col2im → ∂x;   ∂W = gy · colsᵀ."""
@@ -166,9 +189,23 @@ class Conv2d(Function):
         return grad_x, grad_weight
 
 
+def gradients_by_slab(gy, slabs, slab_gradients, x_shape, weight_shape, need_x, need_weight):
+    """(∂x, ∂W) from slab_gradients(start, stop) of each slab: ∂x slabs written in place, ∂W slabs summed."""
+    xp = get_array_module(gy)
+    grad_x = xp.empty(x_shape, dtype=gy.dtype) if need_x else None
+    grad_weight = xp.zeros(weight_shape, dtype=gy.dtype) if need_weight else None
+    for start, stop in slabs:
+        slab_grad_x, slab_grad_weight = slab_gradients(start, stop)
+        if need_x:
+            grad_x[start:stop] = slab_grad_x
+        if need_weight:
+            grad_weight += slab_grad_weight
+    return grad_x, grad_weight
+
+
 def image_slabs(batch, bytes_per_image):
-    """[(start, stop), ...] covering the batch, each slab's columns within IM2COL_WORKSPACE_BYTES (one image at least)."""
-    per_slab = max(1, IM2COL_WORKSPACE_BYTES // max(bytes_per_image, 1))
+    """[(start, stop), ...] covering the batch, each slab's columns within WORKSPACE_BYTES (one image at least)."""
+    per_slab = max(1, WORKSPACE_BYTES // max(bytes_per_image, 1))
     if per_slab >= batch:
         return [(0, batch)]
     return [(start, min(start + per_slab, batch)) for start in range(0, batch, per_slab)]

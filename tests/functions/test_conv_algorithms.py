@@ -180,9 +180,9 @@ def test_im2col_in_image_slabs_equals_the_whole_batch_and_keeps_no_columns(monke
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((6, 4 // kwargs.get("groups", 1), 3, 3)), \
         rng.standard_normal(6)
-    results, whole_batch = [], conv.IM2COL_WORKSPACE_BYTES
+    results, whole_batch = [], conv.WORKSPACE_BYTES
     for workspace in (whole_batch, 1):  # everything at once; then one image a slab
-        monkeypatch.setattr(conv, "IM2COL_WORKSPACE_BYTES", workspace)
+        monkeypatch.setattr(conv, "WORKSPACE_BYTES", workspace)
         tensors = [minicnn.tensor(a, requires_grad=True) for a in (x, w, b)]
         with using_conv_algorithm("im2col"):
             y = F.conv2d(*tensors, **kwargs)
@@ -196,7 +196,24 @@ def test_im2col_in_image_slabs_equals_the_whole_batch_and_keeps_no_columns(monke
 def test_image_slabs_cover_the_batch_in_order_and_never_split_an_image():
     from minicnn.functions import conv
 
-    budget = conv.IM2COL_WORKSPACE_BYTES
+    budget = conv.WORKSPACE_BYTES
     assert conv.image_slabs(8, budget // 3) == [(0, 3), (3, 6), (6, 8)]
     assert conv.image_slabs(4, budget * 10) == [(0, 1), (1, 2), (2, 3), (3, 4)]  # one image over budget
     assert conv.image_slabs(0, budget) == [(0, 0)]
+
+
+def test_winograd_in_image_slabs_equals_the_whole_batch_and_keeps_only_x(monkeypatch):
+    from minicnn.functions import conv
+
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal((3, 5, 8, 7)), rng.standard_normal((4, 5, 3, 3)), rng.standard_normal(4)
+    results, whole_batch = [], conv.WORKSPACE_BYTES
+    for workspace in (whole_batch, 1):  # everything at once; then one image a slab
+        monkeypatch.setattr(conv, "WORKSPACE_BYTES", workspace)
+        tensors = [minicnn.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = _conv(1, "winograd")(*tensors)
+        assert (y.creator.transformed[0] is None) == (workspace != whole_batch)
+        y.backward(np.sin(y.numpy()))
+        results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
+    for whole, slabs in zip(*results):
+        np.testing.assert_allclose(slabs, whole, rtol=1e-12, atol=1e-12)

@@ -63,7 +63,7 @@ def test_the_scan_finds_the_ops_and_their_kernel_calls():
     conv2d = next(cls for cls in FUNCTION_CLASSES if cls.__name__ == "Conv2d")
     assert {"conv2d_algorithm", "im2col", "matmul", "col2im", "bias_add", "channel_sum",
             "depthwise_conv2d_forward", "depthwise_conv2d_backward",
-            "winograd_conv2d_forward", "winograd_conv2d_backward"} == kernels_called(conv2d)
+            "winograd_conv2d_forward", "winograd_conv2d_backward", "winograd_transform_input"} == kernels_called(conv2d)
 
 
 @pytest.mark.parametrize("cls", FUNCTION_CLASSES, ids=CLASS_IDS)
@@ -82,7 +82,7 @@ def test_docstring_names_every_kernel_the_class_calls(cls):
 
 
 # The CPU's Winograd convolution has no GPU twin: only the CPU's conv2d_algorithm can answer "winograd".
-CPU_ONLY = {"winograd_conv2d_forward", "winograd_conv2d_backward"}
+CPU_ONLY = {"winograd_conv2d_forward", "winograd_conv2d_backward", "winograd_transform_input"}
 
 
 @pytest.mark.parametrize("cls", FUNCTION_CLASSES, ids=CLASS_IDS)

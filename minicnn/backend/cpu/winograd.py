@@ -20,8 +20,9 @@ gradient is zero.  The passes run a block of channels per thread (threads.py).
 """
 from minicnn.backend.cpu.threads import parallel_for
 from minicnn.device import get_array_module
+from minicnn.shapes import winograd_tiles
 
-__all__ = ["winograd_conv2d_forward", "winograd_conv2d_backward"]
+__all__ = ["winograd_conv2d_backward", "winograd_conv2d_forward", "winograd_transform_input"]
 
 # G (4×3) for the filter transform; Bᵀ, Aᵀ and their adjoints are written out as additions below.
 FILTER_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
@@ -29,11 +30,6 @@ FILTER_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.
 INPUT_TRANSFORM = ((0, 2, "subtract"), (1, 2, "add"), (2, 1, "subtract"), (1, 3, "subtract"))
 # A few channels at a time keep one block's intermediate rows in the L2 cache.
 BLOCK_BYTES = 1 << 18
-
-
-def tile_counts(out_size):
-    """Tiles per axis: each covers 2 output rows (columns); an odd size gets a half-empty last tile."""
-    return tuple((size + 1) // 2 for size in out_size)
 
 
 def over_channels(channels, bytes_per_channel, work):
@@ -180,13 +176,18 @@ def winograd_conv2d_forward(x, weight, padding, out_size):
     are the transformed input and filters, which backward reuses.
     """
     xp = get_array_module(x)
-    tiles = tile_counts(out_size)
-    # The planes hold 2·TH + 4 ≥ H + 2·ph + 2 rows: the padded input, an odd size's extra zero row, junk reads.
-    planes = split_planes(x.transpose(1, 0, 2, 3), *padding, tiles)
-    v = transform_input(planes, tiles)
+    tiles = winograd_tiles(out_size)
+    v = winograd_transform_input(x, padding, out_size)
     u = transform_filters(weight)
     m = products(u, v, xp.empty((16, weight.shape[0], v.shape[2]), dtype=x.dtype))  # (OC, C) · (C, P)
     return transform_output(m, tiles, out_size), v, u
+
+
+def winograd_transform_input(x, padding, out_size):
+    """V = Bᵀ d B for every tile of x (N, C, H, W): (16, C, P), what forward keeps (or backward rebuilds)."""
+    tiles = winograd_tiles(out_size)
+    # The planes hold 2·TH + 4 ≥ H + 2·ph + 2 rows: the padded input, an odd size's extra zero row, junk reads.
+    return transform_input(split_planes(x.transpose(1, 0, 2, 3), *padding, tiles), tiles)
 
 
 def output_gradient_transform(gy, tiles):
@@ -259,7 +260,7 @@ def input_gradient(grad_v, x_shape, padding, tiles):
 def winograd_conv2d_backward(gy, v, u, x_shape, padding, need_x=True, need_weight=True):
     """Gradients of winograd_conv2d_forward: (∂x (N, C, H, W) or None, ∂weight (OC, C, 3, 3) or None)."""
     xp = get_array_module(gy)
-    tiles = tile_counts(gy.shape[2:])
+    tiles = winograd_tiles(gy.shape[2:])
     grad_m = output_gradient_transform(gy, tiles)
     grad_x = grad_weight = None
     if need_weight:  # ∂U = ∂M · Vᵀ, summed over the tiles: (16, OC, C)
