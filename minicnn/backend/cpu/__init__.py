@@ -19,3 +19,8 @@ from minicnn.backend.cpu.pooling import *  # noqa: F401,F403
 from minicnn.backend.cpu.random import *  # noqa: F401,F403
 from minicnn.backend.cpu.threads import num_threads, set_num_threads  # noqa: F401
 from minicnn.backend.cpu.winograd import *  # noqa: F401,F403
+
+# What has no GPU twin: the Winograd kernels, and the CPU's speed settings (they are not kernels).
+CPU_ONLY = ("winograd_conv2d_forward", "winograd_conv2d_backward", "winograd_transform_input",
+            "set_conv_algorithm", "get_conv_algorithm", "using_conv_algorithm", "winograd_applies",
+            "num_threads", "set_num_threads")
