@@ -2,9 +2,18 @@
 
 Batch norm works on x viewed as (N, C, L): per channel c the statistics run
 over the M = N·L values x[:, c, :] (L = H·W for images, 1 for BatchNorm1d).
+Every batch-norm kernel works through blocks of whole channels, a block small
+enough to stay in the L2 cache, the blocks shared between threads (threads.py):
+a channel's sums, its centring and its element-wise pass then all reuse the
+same cached values, and each channel is finished by one thread, so one thread
+or two give identical numbers.  Sums over a channel add each row in the array's
+dtype, then the rows in float64.
 Local response norm divides each value by a power of the sum of squares of
 its neighbours across channels (axis 1), for inputs of any rank ≥ 3.
 """
+import numpy as np
+
+from minicnn.backend.cpu.threads import parallel_for
 from minicnn.device import get_array_module
 
 __all__ = [
@@ -17,22 +26,99 @@ __all__ = [
     "local_response_norm_forward",
 ]
 
+# Values per block of channels: the block and its centred copy stay in a 2 MiB L2 cache.
+BLOCK_ELEMENTS = 1 << 17
+# Rows shorter than this get their per-channel values spelled out along L (see _per_channel).
+SHORT_ROW = 256
+# OpenBLAS splits a dot product longer than 10 000 values across its own threads.
+DOT_LENGTH = 8192
+# NumPy would copy a broadcast operand through an 8192-value buffer to lengthen its inner loop
+# (several times slower here); with buffers this small it never does.
+UFUNC_BUFFER = 16
+
 
 # --- batch norm ----------------------------------------------------------------
-def _per_channel(values):
-    """(C,) → (1, C, 1), to broadcast against (N, C, L)."""
+def _over_channel_blocks(x, work):
+    """work(channels, scratch) for slices of whole channels of x (N, C, L), the slices shared between threads.
+
+    ``scratch`` is the thread's own (N, channels, L) buffer, reused from block to block.
+    """
+    n, c, length = x.shape
+    per_channel = max(1, n * length)
+    channels = max(1, min(c, BLOCK_ELEMENTS // per_channel))
+
+    def blocks(start, stop):
+        scratch = np.empty((n, channels, length), dtype=x.dtype)
+        with np.errstate():
+            np.setbufsize(UFUNC_BUFFER)
+            for block in range(start, stop):
+                first, last = block * channels, min(c, (block + 1) * channels)
+                work(slice(first, last), scratch[:, : last - first])
+
+    parallel_for(-(-c // channels), blocks, elements_per_item=channels * per_channel)
+
+
+def _per_channel(values, length):
+    """(c,) → a shape that broadcasts against (N, c, L).
+
+    For short rows the values are written out as (c, L), so that NumPy's inner loop
+    runs over c·L contiguous values instead of restarting every L of them.
+    """
+    if length < SHORT_ROW:
+        return np.repeat(values, length).reshape(1, -1, length)
     return values[None, :, None]
+
+
+def _channel_sum(a):
+    """Σ over N and L of a (N, c, L) → (c,) in float64.
+
+    Long rows are summed one by one in a's dtype, short ones across N (an inner loop over c·L
+    values), then the partial sums in float64.  einsum rather than a.sum(): NumPy's pairwise sum
+    runs at a third of einsum's speed here.
+    """
+    if a.shape[2] >= SHORT_ROW:
+        return np.einsum("ncl->nc", a).sum(axis=0, dtype=np.float64)
+    return np.einsum("ncl->cl", a).sum(axis=1, dtype=np.float64)
+
+
+def _channel_dot(a, b):
+    """Σ over N and L of a·b, both (N, c, L), summed like _channel_sum; (c,) in float64.
+
+    Long rows go to BLAS (np.vecdot, twice einsum's speed), cut into pieces below DOT_LENGTH:
+    OpenBLAS hands longer dot products to its own threads, which would fight ours.
+    """
+    n, c, length = a.shape
+    pieces = next((p for p in range(1, 9) if length % p == 0 and length // p <= DOT_LENGTH), None)
+    if length >= SHORT_ROW and pieces:
+        piece = (n, c, pieces, length // pieces)  # sizes spelled out: -1 is undetermined for an empty batch
+        rows = np.vecdot(a.reshape(piece), b.reshape(piece))  # (N, c, pieces)
+        return rows.sum(axis=(0, 2), dtype=np.float64)
+    if length >= SHORT_ROW:
+        return np.einsum("ncl,ncl->nc", a, b).sum(axis=0, dtype=np.float64)
+    return np.einsum("ncl,ncl->cl", a, b).sum(axis=1, dtype=np.float64)
 
 
 def batch_norm_statistics(x, eps):
     """Mean, biased variance and 1/sqrt(variance + eps) of each channel of x (N, C, L); each (C,).
 
-    The variance is computed around the mean (two passes), which stays
-    accurate in float32 when |mean| ≫ std, unlike E[x²] − E[x]².
+    Two passes over each cached block (the corrected two-pass algorithm): a first mean m,
+    then d = x − m, whose sum corrects the mean's rounding, m' = m + Σd/M, and
+    var = Σd²/M − (Σd/M)².  Unlike E[x²] − E[x]² this stays accurate in float32
+    when |mean| ≫ std.
     """
-    mean = x.mean(axis=(0, 2))
-    centered = x - _per_channel(mean)
-    var = (centered * centered).mean(axis=(0, 2))
+    n, c, length = x.shape
+    count = n * length
+    mean, var = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
+
+    def block(channels, centered):
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty batch: 0/0 = nan, as x.mean() gives
+            first = (_channel_sum(x[:, channels]) / count).astype(x.dtype)
+            np.subtract(x[:, channels], _per_channel(first, length), out=centered)
+            correction = _channel_sum(centered) / count
+            mean[channels] = first + correction
+            var[channels] = np.maximum(_channel_dot(centered, centered) / count - correction * correction, 0)
+
+    _over_channel_blocks(x, block)
     return mean, var, batch_norm_invstd(var, eps)
 
 
@@ -41,14 +127,30 @@ def batch_norm_invstd(var, eps):
     return 1 / get_array_module(var).sqrt(var + var.dtype.type(eps))
 
 
+def _scale_and_shift(mean, invstd, weight, bias):
+    """y = x·scale + shift per channel: scale = invstd·weight, shift = bias − mean·scale."""
+    scale = invstd if weight is None else invstd * weight
+    shift = -mean * scale if bias is None else bias - mean * scale
+    return scale, shift
+
+
 def batch_norm_forward(x, mean, invstd, weight, bias):
     """y = (x − mean)·invstd·weight + bias per channel, as one scale and one shift.
 
     x is (N, C, L); mean, invstd, weight, bias are (C,); weight and bias may be None.
+    y keeps x's memory layout (a channel-major x gives a channel-major y).
     """
-    scale = invstd if weight is None else invstd * weight
-    shift = -mean * scale if bias is None else bias - mean * scale
-    return x * _per_channel(scale) + _per_channel(shift)
+    scale, shift = _scale_and_shift(mean, invstd, weight, bias)
+    length = x.shape[2]
+    y = np.empty_like(x)
+
+    def block(channels, _):
+        y_block = y[:, channels]
+        np.multiply(x[:, channels], _per_channel(scale[channels], length), out=y_block)
+        np.add(y_block, _per_channel(shift[channels], length), out=y_block)
+
+    _over_channel_blocks(x, block)
+    return y
 
 
 def batch_norm_backward(gy, x, mean, invstd, weight, batch_statistics, need_input_grad=True):
@@ -60,21 +162,36 @@ def batch_norm_backward(gy, x, mean, invstd, weight, batch_statistics, need_inpu
     the chain rule through them collapses into the fused formula
         dx = invstd/M · (M·ĝ − Σĝ − x̂·Σ(ĝ·x̂));
     with running statistics (eval) they are constants and dx = ĝ·invstd.
+    Per channel, with scale = weight·invstd, that is
+        dx = scale·gy − scale·Σgy/M − (x − mean)·scale·invstd²·Σ(gy·(x − mean))/M.
     """
-    grad_bias = gy.sum(axis=(0, 2))
-    centered = x - _per_channel(mean)
-    grad_weight = (gy * centered).sum(axis=(0, 2)) * invstd
-    if not need_input_grad:
-        return None, grad_weight, grad_bias
+    n, c, length = x.shape
+    count = max(1, n * length)  # an empty batch sums nothing: zero gradients
     scale = invstd if weight is None else invstd * weight
-    if not batch_statistics:
-        return gy * _per_channel(scale), grad_weight, grad_bias
-    count = x.dtype.type(x.shape[0] * x.shape[2])
-    # Σĝ = weight·Σgy and Σ(ĝ·x̂) = weight·dweight: both per-channel, from the sums above.
-    mean_grad = grad_bias / count
-    mean_grad_xhat = grad_weight / count
-    grad_x = (gy - _per_channel(mean_grad)) - centered * _per_channel(invstd * mean_grad_xhat)
-    grad_x *= _per_channel(scale)
+    # The two corrections, per unit of Σgy and of Σ(gy·(x − mean)).
+    per_sum = -scale.astype(np.float64) / count
+    per_dot = -(scale * invstd * invstd).astype(np.float64) / count
+    grad_weight, grad_bias = np.empty(c, dtype=gy.dtype), np.empty(c, dtype=gy.dtype)
+    grad_x = np.empty_like(gy) if need_input_grad else None
+
+    def block(channels, centered):
+        gy_block = gy[:, channels]
+        np.subtract(x[:, channels], _per_channel(mean[channels], length), out=centered)
+        sum_gy, sum_gy_centered = _channel_sum(gy_block), _channel_dot(gy_block, centered)
+        grad_bias[channels] = sum_gy
+        grad_weight[channels] = sum_gy_centered * invstd[channels]
+        if grad_x is None:
+            return
+        grad_block = grad_x[:, channels]
+        np.multiply(gy_block, _per_channel(scale[channels], length), out=grad_block)
+        if batch_statistics:
+            slope = (per_dot[channels] * sum_gy_centered).astype(gy.dtype)
+            offset = (per_sum[channels] * sum_gy).astype(gy.dtype)
+            np.multiply(centered, _per_channel(slope, length), out=centered)
+            np.add(centered, _per_channel(offset, length), out=centered)
+            np.add(grad_block, centered, out=grad_block)
+
+    _over_channel_blocks(x, block)
     return grad_x, grad_weight, grad_bias
 
 
