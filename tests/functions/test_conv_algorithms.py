@@ -136,6 +136,8 @@ def test_auto_picks_by_the_rule_written_from_the_benchmark():
     pick = conv_algorithm.conv2d_algorithm
     assert pick((8, 144, 56, 56), (144, 1, 3, 3), (1, 1), (1, 1), 144) == "direct"
     assert pick((8, 64, 112, 112), (64, 64, 3, 3), (1, 1), (1, 1), 1) == "winograd"
+    assert pick((8, 512, 14, 14), (512, 512, 3, 3), (1, 1), (1, 1), 1) == "winograd"
+    assert pick((32, 128, 16, 16), (128, 128, 3, 3), (1, 1), (1, 1), 1) == "im2col"
     assert pick((32, 512, 4, 4), (512, 512, 3, 3), (1, 1), (1, 1), 1) == "im2col"
     assert pick((8, 64, 112, 112), (64, 64, 3, 3), (2, 2), (1, 1), 1) == "im2col"
 

@@ -6,8 +6,8 @@ Three algorithms compute the same convolution:
                 (winograd.py);
     "direct"    depthwise conv as KH·KW shifted multiply-adds, no product at all (depthwise.py).
 ``conv2d_algorithm`` picks one per layer shape.  By default ("auto") it follows a rule
-written from ``benchmarks/bench_ops.py``'s per-algorithm table on a 2-core machine
-(see AUTO_RULE below); ``set_conv_algorithm("im2col")`` forces one everywhere it
+written from timing the two on VGG's layers on a 2-core machine (auto_rule below;
+``benchmarks/bench_ops.py`` prints the per-algorithm table); ``set_conv_algorithm("im2col")`` forces one everywhere it
 applies, to compare them, and ``using_conv_algorithm`` does the same for a ``with`` block.
 A forced algorithm that cannot compute a layer (Winograd on a 5×5 filter) falls back
 to the one "auto" would pick there, as cuDNN does.
@@ -58,17 +58,20 @@ def is_depthwise(x_shape, weight_shape, groups):
 
 
 def auto_rule(x_shape, weight_shape, stride, dilation, groups):
-    """AUTO_RULE: depthwise → direct; Winograd where its transforms cost less than im2col's copies; else im2col.
+    """AUTO_RULE: depthwise → direct; Winograd where it measured faster than im2col; else im2col.
 
-    Winograd's saving is in the products, its cost in memory passes over 4× the input.
-    On the benchmark's shapes it won only on large maps with few channels, where
-    im2col's 9× column buffer no longer fits any cache (VGG conv1_2, conv2_2 at 112², 56²).
+    Winograd saves multiplications and pays in memory passes over its transforms.  Timed
+    against each other, alternating, on a 2-core AVX-512 machine (forward + backward, float32,
+    speed of Winograd over im2col, batch × channels × map):
+        8×64×112² 1.06   8×128×56² 1.05   8×256×28² 1.11   8×512×14² 1.11
+        32×64×32² 0.88   32×128×16² 0.82  32×256×8² 0.96
+    so Winograd on large maps, or on 14² and up once there are 256 channels to multiply.
     """
     if is_depthwise(x_shape, weight_shape, groups):
         return "direct"
     if winograd_applies(weight_shape, stride, dilation, groups):
-        height, width = x_shape[2:]
-        if height * width >= 56 * 56 and x_shape[1] <= 128:
+        channels, side = x_shape[1], min(x_shape[2:])
+        if side >= 56 or (channels >= 256 and side >= 14):
             return "winograd"
     return "im2col"
 
