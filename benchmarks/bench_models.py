@@ -36,7 +36,7 @@ import minicnn
 import minicnn.nn.functional as F
 from minicnn import models, optim
 
-from bench_ops import timed  # this folder's scripts share one timer: a warm-up, then median, min and max
+from bench_ops import timed, write_report  # this folder's scripts share one timer: a warm-up, then median, min and max
 
 MODELS = ["vgg11_bn", "vgg16", "resnet18", "resnet50", "mobilenet_v2"]
 LIBRARIES = ["minicnn", "torch"]
@@ -335,19 +335,10 @@ def markdown(report):
 
 
 def write_outputs(report, args):
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(report, file, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w") as file:
-            file.write(markdown(report))
-    if args.plot and report["results"]:  # a --memory-case run has no speeds to draw
-        from minicnn.viz import benchmark_bars
-
-        settings = report["settings"]
-        benchmark_bars(report["results"], save=args.plot,
-                       title=f"minicnn vs PyTorch, whole models ({settings['size']}x{settings['size']}, "
-                             f"batch {settings['batch']}; img/s ratio)")
+    settings = report["settings"]  # a --memory-case run has no speeds to draw
+    write_report(report, args, markdown(report), report["results"],
+                 f"minicnn vs PyTorch, whole models ({settings['size']}x{settings['size']}, "
+                 f"batch {settings['batch']}; img/s ratio)")
 
 
 # --- the run ------------------------------------------------------------------------------

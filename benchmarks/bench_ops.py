@@ -220,6 +220,20 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def write_report(report, args, markdown_text, bars, title):
+    """The report as --json, its tables as --markdown, ``bars`` (rows with a ratio) as a --plot PNG."""
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(report, file, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as file:
+            file.write(markdown_text)
+    if args.plot and bars:
+        from minicnn.viz import benchmark_bars
+
+        benchmark_bars(bars, title=title, save=args.plot)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -247,17 +261,8 @@ def main(argv=None):
         args.json = args.json or os.path.join(RESULTS, "cpu_ops.json")
         args.markdown = args.markdown or os.path.join(RESULTS, "cpu_ops.md")
         args.plot = args.plot or os.path.join(RESULTS, "cpu_ops.png")
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(report, file, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w") as file:
-            file.write(markdown(report))
-    if args.plot:
-        from minicnn.viz import benchmark_bars
-
-        benchmark_bars(report["results"] + report["algorithms"],
-                       title="minicnn vs PyTorch on the CPU, forward + backward", save=args.plot)
+    write_report(report, args, markdown(report), report["results"] + report["algorithms"],
+                 "minicnn vs PyTorch on the CPU, forward + backward")
     print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 

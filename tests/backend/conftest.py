@@ -21,3 +21,13 @@ def emulator():
     if shutil.which(CXX) is None:
         pytest.skip(f"CUDA emulation needs {CXX} (a C++20 compiler); none found")
     return Emulator(scheduler="fibers")
+
+
+@pytest.fixture
+def restore_threads():
+    """Put the CPU thread pool's size back after a test that changes it."""
+    from minicnn.backend.cpu import threads
+
+    before = threads.num_threads()
+    yield
+    threads.set_num_threads(before)

@@ -12,7 +12,7 @@ from oracle import require_torch
 
 import minicnn
 from minicnn.backend.cpu import normalization
-from minicnn.backend.cpu.threads import num_threads, set_num_threads
+from minicnn.backend.cpu.threads import set_num_threads
 from minicnn.functions.normalization import batch_norm
 
 # (N, C, L) per summing path of _channel_sum / _channel_dot
@@ -53,13 +53,6 @@ def _ours(x, gy, weight, bias, need_input_grad=True, batch_statistics=True):
     y = normalization.batch_norm_forward(x, mean, invstd, weight, bias)
     grads = normalization.batch_norm_backward(gy, x, mean, invstd, weight, batch_statistics, need_input_grad)
     return (y, *grads)
-
-
-@pytest.fixture
-def restore_threads():
-    before = num_threads()
-    yield
-    set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", SHAPES)

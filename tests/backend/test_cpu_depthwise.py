@@ -13,7 +13,7 @@ from oracle import require_torch
 import minicnn
 import minicnn.nn.functional as F
 from minicnn.backend.cpu import depthwise
-from minicnn.backend.cpu.threads import num_threads, set_num_threads
+from minicnn.backend.cpu.threads import set_num_threads
 
 # (N, C, H, W), (KH, KW), stride, padding, dilation, the layout depthwise.py must pick
 CASES = {
@@ -74,13 +74,6 @@ def record_threads(monkeypatch, module):
 
     monkeypatch.setattr(module, "parallel_for", recording)
     return workers
-
-
-@pytest.fixture
-def restore_threads():
-    before = num_threads()
-    yield
-    set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -8,11 +8,8 @@ from minicnn.backend.cpu import threads
 
 
 @pytest.fixture
-def two_threads():
-    previous = threads.num_threads()
+def two_threads(restore_threads):
     threads.set_num_threads(2)
-    yield
-    threads.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 1000])
