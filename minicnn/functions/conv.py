@@ -48,6 +48,7 @@ class Conv2d(Function):
     Kernels: conv2d_algorithm picks one of: im2col, matmul, col2im (with bias_add, channel_sum);
     depthwise_conv2d_forward and depthwise_conv2d_backward; winograd_conv2d_forward and
     winograd_conv2d_backward, with winograd_transform_input to rebuild V in backward (CPU only).
+    A 1×1 stride-1 unpadded conv skips im2col and col2im: x, channels first, already is the column matrix.
     A layer whose im2col columns or Winograd transforms exceed WORKSPACE_BYTES runs a slab of images
     at a time and keeps only x: backward rebuilds each slab's columns (or V).
     """
@@ -134,9 +135,16 @@ class Conv2d(Function):
         """im2col(x) as (G, K, M): K = C/G·KH·KW rows, one column per output position of every image."""
         n, c = x.shape[:2]
         kh, kw = self.kernel_size
-        cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, self.dilation, self.out_size)
+        if self.pointwise():  # x itself, channels first, is the column matrix: a view of a channel-major x
+            cols = x.transpose(1, 0, 2, 3)
+        else:
+            cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, self.dilation, self.out_size)
         # Sizes spelled out, not -1: an empty batch (M = 0) leaves -1 undetermined.
         return cols.reshape(self.groups, c // self.groups * kh * kw, n * self.out_size[0] * self.out_size[1])
+
+    def pointwise(self):
+        """A 1×1 conv with stride 1 and no padding: every window is one pixel, so no im2col and no col2im."""
+        return tuple(self.kernel_size) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
 
     def product(self, kernels, weight, cols):
         """W_g · cols for every group: (G, OC/G, K) · (G, K, M) → (OC, N, OH, OW)."""
@@ -183,7 +191,10 @@ class Conv2d(Function):
             weight_grouped = self.weight.reshape(g, out_channels // g, -1)
             grad_cols = kernels.matmul(weight_grouped.transpose(0, 2, 1), gy_grouped)  # (G, K, M)
             grad_cols = grad_cols.reshape(x_shape[1], kh, kw, n, *gy.shape[2:])
-            grad_x = kernels.col2im(grad_cols, x_shape, (kh, kw), self.stride, self.padding, self.dilation)
+            if self.pointwise():  # each pixel fed one column entry: ∂x is ∂cols, channels first
+                grad_x = grad_cols.reshape(x_shape[1], n, *x_shape[2:]).transpose(1, 0, 2, 3)
+            else:
+                grad_x = kernels.col2im(grad_cols, x_shape, (kh, kw), self.stride, self.padding, self.dilation)
         if need_weight:
             grad_weight = kernels.matmul(gy_grouped, cols.transpose(0, 2, 1)).reshape(self.weight.shape)
         return grad_x, grad_weight

@@ -219,3 +219,19 @@ def test_winograd_in_image_slabs_equals_the_whole_batch_and_keeps_only_x(monkeyp
         results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
     for whole, slabs in zip(*results):
         np.testing.assert_allclose(slabs, whole, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_a_pointwise_conv_needs_no_im2col_nor_col2im_and_matches_torch(monkeypatch, groups):
+    torch = require_torch()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a 1x1 stride-1 conv must not build columns")
+
+    monkeypatch.setattr(cpu, "im2col", refuse)
+    monkeypatch.setattr(cpu, "col2im", refuse)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4, 5, 6))
+    w, b = rng.standard_normal((6, 4 // groups, 1, 1)), rng.standard_normal(6)
+    compare_with_torch(lambda *t: F.conv2d(*t, groups=groups),
+                       lambda *t: torch.nn.functional.conv2d(*t, groups=groups), [x, w, b], dtype=np.float64)
