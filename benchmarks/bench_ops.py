@@ -13,7 +13,8 @@ Two tables:
   ops          every kernel family on real network shapes, minicnn as it runs by default
                (conv_algorithm "auto": the algorithm column says what it picked);
   algorithms   each 3×3 stride-1 VGG conv under every algorithm that can compute it
-               (im2col, winograd), in direct-convolution GFLOP/s, so a student sees when each wins.
+               (im2col, winograd), and each depthwise conv (im2col, direct), in direct-convolution
+               GFLOP/s, so a student sees when each wins.
 --save writes benchmarks/results/cpu_ops.{json,md,png}; --json/--markdown/--plot pick the paths.
 """
 import argparse
@@ -52,7 +53,17 @@ POOL_CASES = [
     ("max_pool 2/2 8x128x56x56", (8, 128, 56, 56), dict(kernel_size=2, stride=2)),
 ]
 BATCH_NORM_CASES = [("batch_norm 32x64x32x32", (32, 64, 32, 32)), ("batch_norm 8x128x56x56", (8, 128, 56, 56))]
-ALGORITHMS = ("im2col", "winograd")
+ALGORITHMS = ("im2col", "winograd")  # for the 3×3 VGG layers
+DEPTHWISE_ALGORITHMS = ("im2col", "direct")  # for MobileNet's depthwise layers
+
+
+def algorithm_cases():
+    """(name, x shape, weight shape, kwargs, algorithms): each layer with every algorithm that computes it."""
+    for name, x_shape, w_shape, kwargs in CONV_CASES:
+        if name.startswith("vgg"):
+            yield name, x_shape, w_shape, kwargs, ALGORITHMS
+        elif name.startswith("mobilenet dw"):
+            yield name, x_shape, w_shape, kwargs, DEPTHWISE_ALGORITHMS
 
 
 def median_seconds(run, repeats):
@@ -163,17 +174,17 @@ def run_ops(torch, repeats, quick):
 
 
 def run_algorithms(torch, repeats, quick):
-    """Each VGG 3×3 conv under each algorithm, against the same torch run."""
+    """Each VGG and depthwise conv under each algorithm that computes it, against the same torch run."""
     rows = []
-    print(f"\n{'VGG conv, forward + backward':28s} {'algorithm':>9s} {'ms':>8s} {'GFLOP/s':>8s} {'torch ms':>9s} "
+    print(f"\n{'conv, forward + backward':28s} {'algorithm':>9s} {'ms':>8s} {'GFLOP/s':>8s} {'torch ms':>9s} "
           f"{'ratio':>6s}")
-    for name, x_shape, w_shape, kwargs in CONV_CASES[:len(VGG_CASES)]:
+    for name, x_shape, w_shape, kwargs, algorithms in algorithm_cases():
         x_shape = quick_shape(x_shape) if quick else x_shape
         gflop = conv_gflops(x_shape, w_shape, kwargs)
         ours, theirs = pair(conv_inputs(x_shape, w_shape), lambda x, w, k=kwargs: F.conv2d(x, w, **k),
                             lambda x, w, k=kwargs: torch.nn.functional.conv2d(x, w, **k), torch)
         theirs_time = timed(theirs, repeats)
-        for algorithm in ALGORITHMS:
+        for algorithm in algorithms:
             with cpu.using_conv_algorithm(algorithm):
                 ours_time = timed(ours, repeats)
             row = result_row(f"{name} [{algorithm}]", ours_time, theirs_time,
@@ -211,8 +222,8 @@ def markdown(report):
         lines.append(f"| {row['case']} | {row.get('algorithm', '')} | {row['minicnn_ms']:.1f} "
                      f"({row['minicnn_min_ms']:.1f}–{row['minicnn_max_ms']:.1f}) | {row['torch_ms']:.1f} "
                      f"({row['torch_min_ms']:.1f}–{row['torch_max_ms']:.1f}) | {row['ratio']:.2f} |")
-    lines += ["", "Each VGG 3×3 conv under each algorithm (GFLOP/s counts the direct convolution's "
-              "multiply-adds, so Winograd's are 'effective'):", "",
+    lines += ["", "Each VGG 3×3 conv and each depthwise conv under each algorithm (GFLOP/s counts the direct "
+              "convolution's multiply-adds, so Winograd's are 'effective'):", "",
               "| layer | algorithm | ms | GFLOP/s | PyTorch GFLOP/s | ratio |", "|---|---|---|---|---|---|"]
     for row in report["algorithms"]:
         lines.append(f"| {row['layer']} | {row['algorithm']} | {row['minicnn_ms']:.1f} | {row['gflop_per_s']:.0f} "
