@@ -128,7 +128,10 @@ class Conv2d(Function):
         return y
 
     def cols_bytes_per_image(self, x, weight):
-        out_channels, per_group, kh, kw = weight.shape
+        """What im2col's matrix costs per image; a pointwise conv's columns are a view of x, costing nothing."""
+        if self.pointwise():
+            return 0
+        kh, kw = weight.shape[2:]
         return x.shape[1] * kh * kw * self.out_size[0] * self.out_size[1] * x.dtype.itemsize
 
     def columns(self, kernels, x):
