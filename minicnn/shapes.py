@@ -4,7 +4,7 @@ Plain integers in and out, the same on every backend, so it sits on the bottom
 floor: the kernels (im2col, pooling), the functions (conv2d, max_pool2d) and
 the models (checking an input is large enough) all import it downward.
 """
-__all__ = ["conv_output_size", "winograd_bytes_per_image", "winograd_tiles"]
+__all__ = ["conv_output_size", "is_depthwise", "winograd_bytes_per_image", "winograd_tiles"]
 
 
 def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
@@ -24,6 +24,11 @@ def conv_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False)
     if (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def is_depthwise(in_channels, out_channels, groups):
+    """One filter per channel, nothing mixed across channels: groups == in_channels == out_channels."""
+    return groups == in_channels == out_channels
 
 
 def winograd_tiles(out_size):

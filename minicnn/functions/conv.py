@@ -23,7 +23,7 @@ from minicnn.checks import (
     check_positive_int,
     check_type,
 )
-from minicnn.shapes import conv_output_size, winograd_bytes_per_image
+from minicnn.shapes import conv_output_size, is_depthwise, winograd_bytes_per_image
 from minicnn.tensor import Function, Tensor
 
 # im2col's column matrix is 9× its input for a 3×3 conv (925 MB for VGG's conv1_2 at 224², batch 8), and
@@ -57,8 +57,7 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.out_size = out_size
         self.kernel_size = None  # set in forward, from the weight
-        # One filter per channel, nothing mixed across channels (summary_memory asks: such a conv has no columns).
-        self.depthwise = groups == in_channels == out_channels
+        self.depthwise = is_depthwise(in_channels, out_channels, groups)  # summary_memory asks: it has no columns
 
     def forward(self, x, weight, bias=None):
         kernels = kernels_for(x)

@@ -31,3 +31,22 @@ def restore_threads():
     before = threads.num_threads()
     yield
     threads.set_num_threads(before)
+
+
+@pytest.fixture
+def record_threads(monkeypatch):
+    """record_threads(module): wrap module.parallel_for; the set returned fills with the threads that ran a piece."""
+    import threading
+
+    def record(module):
+        workers, run = set(), module.parallel_for
+
+        def recording(count, work, elements_per_item=1):
+            def piece(start, stop):
+                workers.add(threading.get_ident())
+                work(start, stop)
+            run(count, piece, elements_per_item)
+
+        monkeypatch.setattr(module, "parallel_for", recording)
+        return workers
+    return record

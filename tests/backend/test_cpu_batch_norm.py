@@ -4,7 +4,6 @@ normalization.py sums long rows one by one (BLAS dot products, cut into pieces
 past DOT_LENGTH, einsum when L has no such cut) and short rows across the batch,
 in blocks of whole channels shared between threads; each test names its path.
 """
-import threading
 
 import numpy as np
 import pytest
@@ -93,17 +92,9 @@ def test_one_channel_per_block_gives_the_same_result(name, monkeypatch):
 
 
 @pytest.mark.parametrize("shape", [(32, 64, 1024), (64, 256, 64)])
-def test_one_thread_and_two_give_identical_bits(shape, restore_threads, monkeypatch):
+def test_one_thread_and_two_give_identical_bits(shape, restore_threads, record_threads):
     arrays = _arrays(shape, np.float32)
-    workers, run = set(), normalization.parallel_for
-
-    def recording(count, work, elements_per_item=1):
-        def piece(start, stop):
-            workers.add(threading.get_ident())
-            work(start, stop)
-        run(count, piece, elements_per_item)
-
-    monkeypatch.setattr(normalization, "parallel_for", recording)
+    workers = record_threads(normalization)
     results = []
     for threads in (1, 2):
         set_num_threads(threads)

@@ -4,7 +4,6 @@ depthwise.py picks a layout per shape (shifted copies for stride-1 'same' convs,
 phase planes for the rest, channels-last for small images) and cuts the work into
 blocks shared between threads; every test below names the layout it exercises.
 """
-import threading
 
 import numpy as np
 import pytest
@@ -62,20 +61,6 @@ def _torch(case, x, weight, gy):
     return y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy()
 
 
-def record_threads(monkeypatch, module):
-    """Wrap module.parallel_for so that the set it returns fills with the threads that ran a piece."""
-    workers, run = set(), module.parallel_for
-
-    def recording(count, work, elements_per_item=1):
-        def piece(start, stop):
-            workers.add(threading.get_ident())
-            work(start, stop)
-        run(count, piece, elements_per_item)
-
-    monkeypatch.setattr(module, "parallel_for", recording)
-    return workers
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_each_layout_matches_torch_forward_and_backward_in_float64(name):
     case = CASES[name]
@@ -112,11 +97,11 @@ def test_small_blocks_split_samples_and_channels_without_changing_the_result(nam
 @pytest.mark.parametrize("shape, kernel, stride", [((4, 24, 56, 56), (3, 3), (1, 1)),   # shifted
                                                    ((4, 16, 64, 64), (5, 5), (2, 2)),   # planes
                                                    ((64, 48, 8, 8), (3, 3), (1, 1))])   # channels last
-def test_one_thread_and_two_give_identical_bits(shape, kernel, stride, restore_threads, monkeypatch):
+def test_one_thread_and_two_give_identical_bits(shape, kernel, stride, restore_threads, record_threads):
     padding = (kernel[0] // 2, kernel[1] // 2)
     case = (shape, kernel, stride, padding, (1, 1), None)
     x, weight, gy = _arrays(case, np.float32)
-    workers = record_threads(monkeypatch, depthwise)
+    workers = record_threads(depthwise)
     results = []
     for threads in (1, 2):
         set_num_threads(threads)

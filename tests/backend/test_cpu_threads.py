@@ -65,3 +65,19 @@ def test_minicnn_num_threads_sets_the_default_and_a_bad_value_is_named(monkeypat
     monkeypatch.setenv("MINICNN_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="MINICNN_NUM_THREADS must be a positive integer, got 'many'"):
         threads._default_threads()
+
+
+@pytest.mark.parametrize("count, block", [(0, 3), (1, 3), (10, 3), (12, 4), (7, 100)])
+def test_parallel_blocks_covers_every_item_once_in_blocks_of_the_size_asked(two_threads, count, block):
+    hits = np.zeros(count, dtype=int)
+    sizes = []
+    lock = threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            sizes.append(stop - start)
+        hits[start:stop] += 1
+
+    threads.parallel_blocks(count, block, work, elements_per_item=threads.MIN_ELEMENTS_PER_THREAD)
+    assert hits.tolist() == [1] * count
+    assert sorted(sizes, reverse=True) == [min(block, count - start) for start in range(0, count, block)]

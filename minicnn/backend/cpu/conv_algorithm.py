@@ -14,6 +14,8 @@ to the one "auto" would pick there, as cuDNN does.
 """
 import contextlib
 
+from minicnn.shapes import is_depthwise
+
 __all__ = ["CONV_ALGORITHMS", "conv2d_algorithm", "get_conv_algorithm", "set_conv_algorithm",
            "using_conv_algorithm", "winograd_applies"]
 
@@ -53,10 +55,6 @@ def winograd_applies(weight_shape, stride, dilation, groups):
         and groups == 1
 
 
-def is_depthwise(x_shape, weight_shape, groups):
-    return groups == x_shape[1] == weight_shape[0] and weight_shape[1] == 1
-
-
 def auto_rule(x_shape, weight_shape, stride, dilation, groups):
     """AUTO_RULE: depthwise → direct; Winograd where it measured faster than im2col; else im2col.
 
@@ -67,7 +65,7 @@ def auto_rule(x_shape, weight_shape, stride, dilation, groups):
         32×64×32² 0.88   32×128×16² 0.82  32×256×8² 0.96
     so Winograd on large maps, or on 14² and up once there are 256 channels to multiply.
     """
-    if is_depthwise(x_shape, weight_shape, groups):
+    if is_depthwise(x_shape[1], weight_shape[0], groups):
         return "direct"
     if winograd_applies(weight_shape, stride, dilation, groups):
         channels, side = x_shape[1], min(x_shape[2:])
@@ -81,7 +79,7 @@ def conv2d_algorithm(x_shape, weight_shape, stride, dilation, groups):
     choice = _setting
     if choice == "winograd" and winograd_applies(weight_shape, stride, dilation, groups):
         return "winograd"
-    if choice == "direct" and is_depthwise(x_shape, weight_shape, groups):
+    if choice == "direct" and is_depthwise(x_shape[1], weight_shape[0], groups):
         return "direct"
     if choice == "im2col":
         return "im2col"

@@ -12,7 +12,7 @@ gy / divisor back over the same taps.  Adaptive average pooling is two small
 matmuls (plain average pooling when its bins are all one size).  The (n, c)
 planes go in blocks that keep their temporaries in L2, shared between threads.
 """
-from minicnn.backend.cpu.threads import parallel_for
+from minicnn.backend.cpu.threads import parallel_blocks
 from minicnn.device import get_array_module
 
 __all__ = [
@@ -54,21 +54,6 @@ def _from_planes(planes, order, batch_shape):
 
 def _planes_per_block(planes, plane_bytes):
     return max(1, min(planes, BLOCK_BYTES // max(plane_bytes, 1)))
-
-
-def _over_blocks(planes, block, work, plane_elements):
-    """work(first, stop) over blocks of ``block`` planes, on every thread.
-
-    Each thread takes the next block when it is free, rather than a fixed half of them: on a
-    shared machine, a thread that another process slows down does not hold the others back.
-    """
-    firsts = iter(range(0, planes, block))  # shared; next() on it is atomic under the GIL
-
-    def take_blocks(_start, _stop):
-        for first in firsts:
-            work(first, min(first + block, planes))
-
-    parallel_for(len(range(0, planes, block)), take_blocks, elements_per_item=block * plane_elements)
 
 
 def _taps(size, out, kernel, stride, padding, dilation):
@@ -179,7 +164,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
         offsets *= (y[first:stop] > -xp.inf).view(xp.uint8)
         window_argmax[first:stop] = offsets
 
-    _over_blocks(len(planes), _planes_per_block(len(planes), height * width * x.itemsize), pool, height * width)
+    parallel_blocks(len(planes), _planes_per_block(len(planes), height * width * x.itemsize), pool, height * width)
     return _from_planes(y, order, x.shape), _from_planes(window_argmax, order, x.shape)
 
 
@@ -223,7 +208,7 @@ def max_pool2d_backward(gy, window_argmax, x_shape, kernel_size, stride, padding
         out.fill(0)
         xp.add.at(out.reshape(-1), target.reshape(-1), grad.reshape(-1))
 
-    _over_blocks(len(gy_planes), block, scatter, height * width)
+    parallel_blocks(len(gy_planes), block, scatter, height * width)
     return _from_planes(gx, order, x_shape)
 
 
@@ -310,7 +295,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_
         _sum_over_taps(_phases(column_sums, 1, stride[0]), 1, row_taps, y[first:stop])
         y[first:stop] /= divisor
 
-    _over_blocks(len(planes), _planes_per_block(len(planes), height * width * x.itemsize), pool, height * width)
+    parallel_blocks(len(planes), _planes_per_block(len(planes), height * width * x.itemsize), pool, height * width)
     return _from_planes(y, order, x.shape)
 
 
@@ -332,7 +317,7 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include
         _spread_over_taps(share[first:stop], 1, row_taps, row_shares, stride[0])
         _spread_over_taps(row_shares, 2, column_taps, gx[first:stop], stride[1])
 
-    _over_blocks(len(share), _planes_per_block(len(share), height * width * gy.itemsize), spread, height * width)
+    parallel_blocks(len(share), _planes_per_block(len(share), height * width * gy.itemsize), spread, height * width)
     return _from_planes(gx, order, x_shape)
 
 

@@ -5,7 +5,8 @@ GIL while they loop, so two Python threads working on disjoint slices of the sam
 arrays really do run in parallel.  BLAS calls (matmul) already use every core and
 stay on the calling thread: put only element-wise work in here.
 
-    parallel_for(count, work)   calls work(start, stop) on contiguous pieces of range(count)
+    parallel_for(count, work)           calls work(start, stop) on contiguous pieces of range(count)
+    parallel_blocks(count, block, work) the same on blocks of ``block`` items, each thread taking the next free one
 
 The pool has as many workers as the process may use cores (``MINICNN_NUM_THREADS``
 overrides it; 1 turns the pool off, which is also what tiny jobs get).
@@ -13,7 +14,7 @@ overrides it; 1 turns the pool off, which is also what tiny jobs get).
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["parallel_for", "num_threads", "set_num_threads"]
+__all__ = ["num_threads", "parallel_blocks", "parallel_for", "set_num_threads"]
 
 # Below this many elements a piece costs more to hand to a thread than to compute here.
 MIN_ELEMENTS_PER_THREAD = 1 << 16
@@ -89,3 +90,19 @@ def parallel_for(count, work, elements_per_item=1):
             error = error or raised
     if error is not None:
         raise error
+
+
+def parallel_blocks(count, block, work, elements_per_item=1):
+    """Run ``work(start, stop)`` on blocks of ``block`` items of range(count); each thread takes the next free block.
+
+    Blocks sized to the cache keep a kernel's intermediates there.  Taking the next free block, rather
+    than a fixed share of them, means that on a shared machine a thread another process slows down
+    does not hold the others back.
+    """
+    starts = iter(range(0, count, block))  # shared between the threads; next() on it is atomic under the GIL
+
+    def take_blocks(_start, _stop):
+        for start in starts:
+            work(start, min(start + block, count))
+
+    parallel_for(len(range(0, count, block)), take_blocks, elements_per_item=block * elements_per_item)

@@ -18,7 +18,7 @@ Then "element (i, j) of every tile" is one contiguous slice of a plane, shifted 
 one junk tile per row of tiles (P = N·TH·(TW + 1)); its output is dropped and its
 gradient is zero.  The passes run a block of channels per thread (threads.py).
 """
-from minicnn.backend.cpu.threads import parallel_for
+from minicnn.backend.cpu.threads import parallel_blocks
 from minicnn.device import get_array_module
 from minicnn.shapes import winograd_tiles
 
@@ -33,14 +33,9 @@ BLOCK_BYTES = 1 << 18
 
 
 def over_channels(channels, bytes_per_channel, work):
-    """work(start, stop) over blocks of channels, the blocks shared between the threads."""
+    """work(start, stop) over blocks of channels of about BLOCK_BYTES, the blocks shared between the threads."""
     block = max(1, BLOCK_BYTES // max(bytes_per_channel, 1))
-
-    def blocks(start, stop):
-        for first in range(start, stop, block):
-            work(first, min(first + block, stop))
-
-    parallel_for(channels, blocks, elements_per_item=bytes_per_channel // 4)
+    parallel_blocks(channels, block, work, elements_per_item=bytes_per_channel // 4)
 
 
 def products(a, b, out):
