@@ -28,6 +28,19 @@ _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned int, float
 
 _grad_enabled = True
+# What the backward() in progress runs once it has finished (queue_callback); None outside backward().
+_after_backward = None
+
+
+def queue_callback(callback):
+    """Call ``callback()`` when the ``backward()`` now running has finished (PyTorch's engine.queue_callback).
+
+    A Function's backward queues it; by the time it runs every leaf's gradient is complete.
+    DataParallel reduces gradients across ranks this way.
+    """
+    if _after_backward is None:
+        raise RuntimeError("queue_callback: no backward() is running; call it from a Function's backward")
+    _after_backward.append(callback)
 
 
 def is_grad_enabled():
@@ -276,6 +289,18 @@ class Tensor:
                 raise ValueError(f"backward: grad is on {_device.device_of(grad)} but the tensor is on "
                                  f"{self.device}; move it with minicnn.tensor(grad, device={self.device!r})")
 
+        global _after_backward
+        outer, _after_backward = _after_backward, []
+        try:
+            self._propagate(grad)
+            callbacks = _after_backward
+        finally:
+            _after_backward = outer
+        for callback in callbacks:
+            callback()
+
+    def _propagate(self, grad):
+        """The walk itself: each tensor's gradient, handed on to its creator's inputs."""
         pending = {id(self): grad}
         for tensor in self._reverse_topological_order():
             grad_output = pending.pop(id(tensor), None)
