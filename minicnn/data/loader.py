@@ -11,6 +11,10 @@ without replaying epochs 0 to 6. That is why the loader counts its own epochs.
 ...     ...
 >>> loader.state_dict()
 {'epoch': 1, 'seed': 0, 'batch': 0}
+
+A ``sampler`` (PyTorch's argument) replaces the loader's own order: any object whose ``iter()`` gives the
+epoch's sample indices; the loader calls its ``set_epoch(epoch)`` first if it has one.  That is how
+``minicnn.distributed.DistributedSampler`` gives each rank its share of every epoch.
 """
 import math
 import numbers
@@ -32,6 +36,11 @@ def _generator(seed, stream, epoch, batch_index=0):
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, epoch, batch_index)))
 
 
+def shuffled_order(num_samples, seed, epoch):
+    """The shuffled sample order of ``epoch``: a pure function of (num_samples, seed, epoch)."""
+    return _generator(seed, _ORDER_STREAM, epoch).permutation(num_samples)
+
+
 def _check_non_negative_int(what, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"DataLoader: {what} must be an int, got {type(value).__name__} {value!r}")
@@ -50,13 +59,16 @@ class DataLoader:
         shuffle: a new order every epoch (a pure function of seed and epoch), else dataset order.
         drop_last: drop the last, incomplete batch.
         seed: seeds the shuffle and the augmentation. ``None`` draws one from minicnn's global generator
-            when the loader is made, so ``minicnn.manual_seed`` makes the whole run reproducible.
+            when the loader is made, so ``minicnn.manual_seed`` makes the whole run reproducible (with a
+            sampler that has a ``seed``, None takes the sampler's).
+        sampler: gives each epoch's sample indices instead of the loader's own order (then ``shuffle``
+            must stay False: the sampler decides the order).
 
     Each ``iter(loader)`` runs the next epoch (``loader.epoch`` counts them); ``state_dict()`` records
     where the loader is, even in the middle of an epoch, and ``load_state_dict()`` continues from there.
     """
 
-    def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, seed=None):
+    def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, seed=None, sampler=None):
         if not (hasattr(dataset, "get_batch") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset must have __len__ and get_batch(indices, rng), "
                             f"got {type(dataset).__name__}; wrap arrays as "
@@ -66,14 +78,27 @@ class DataLoader:
         for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"DataLoader: {flag} must be True or False, got {type(value).__name__} {value!r}")
-        num_samples = len(dataset)
-        if num_samples == 0:
+        if sampler is not None:
+            if shuffle:
+                raise ValueError("DataLoader: sampler and shuffle=True both decide the order; leave shuffle "
+                                 "False and let the sampler shuffle (DistributedSampler(..., shuffle=True))")
+            if not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+                raise TypeError(f"DataLoader: sampler must have __iter__ (sample indices) and __len__, "
+                                f"got {type(sampler).__name__}")
+        if len(dataset) == 0:
             raise ValueError("DataLoader: the dataset is empty")
+        num_samples = len(dataset) if sampler is None else len(sampler)
+        what = "the dataset" if sampler is None else "the sampler's share"
+        if num_samples == 0:
+            raise ValueError(f"DataLoader: {what} is empty")
         if drop_last and num_samples < batch_size:
-            raise ValueError(f"DataLoader: drop_last=True with batch_size {batch_size} larger than the "
-                             f"dataset ({num_samples} samples) leaves no batch at all")
+            raise ValueError(f"DataLoader: drop_last=True with batch_size {batch_size} larger than "
+                             f"{what} ({num_samples} samples) leaves no batch at all")
+        if seed is None and getattr(sampler, "seed", None) is not None:
+            seed = sampler.seed
         if seed is None:
             seed = int(_random.generator().integers(0, 2**63))
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -90,16 +115,30 @@ class DataLoader:
 
     def __len__(self):
         """Batches per epoch."""
+        num_samples = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.drop_last:
-            return len(self.dataset) // self.batch_size
-        return math.ceil(len(self.dataset) / self.batch_size)
+            return num_samples // self.batch_size
+        return math.ceil(num_samples / self.batch_size)
 
     def order(self, epoch):
         """The sample indices of ``epoch`` in the order they are served (a pure function of seed, epoch)."""
+        if self.sampler is not None:
+            if callable(getattr(self.sampler, "set_epoch", None)):
+                self.sampler.set_epoch(epoch)
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         num_samples = len(self.dataset)
         if not self.shuffle:
             return np.arange(num_samples)
-        return _generator(self.seed, _ORDER_STREAM, epoch).permutation(num_samples)
+        return shuffled_order(num_samples, self.seed, epoch)
+
+    def _augmentation_generator(self, epoch, batch_index):
+        """The random stream of one batch's transforms.
+
+        Under a DistributedSampler, rank r's k-th batch is slot k·ranks + r: every rank's batches draw
+        their own stream, and one rank alone (slot k) draws exactly what a loader without a sampler does.
+        """
+        ranks, rank = getattr(self.sampler, "num_replicas", 1), getattr(self.sampler, "rank", 0)
+        return _generator(self.seed, _TRANSFORM_STREAM, epoch, batch_index * ranks + rank)
 
     def __iter__(self):
         epoch, start = self._next_epoch, self._start_batch
@@ -115,7 +154,7 @@ class DataLoader:
         try:
             for batch_index in range(start, len(self)):
                 indices = order[batch_index * self.batch_size:(batch_index + 1) * self.batch_size]
-                rng = _generator(self.seed, _TRANSFORM_STREAM, epoch, batch_index)
+                rng = self._augmentation_generator(epoch, batch_index)
                 images, labels = self.dataset.get_batch(indices, rng)
                 # Counted before the yield: a state_dict taken while the batch is being used points past it.
                 position[1] = batch_index + 1
@@ -167,8 +206,12 @@ class DataLoader:
         if batch == len(self):
             epoch, batch = epoch + 1, 0
         self.seed, self._next_epoch, self._start_batch = seed, epoch, batch
+        if getattr(self.sampler, "seed", None) is not None:  # one seed for the order and the augmentation
+            self.sampler.seed = seed
         self._running = None
 
     def __repr__(self):
+        sampler = "" if self.sampler is None else f", sampler={self.sampler!r}"
         return (f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch}"
+                f"{sampler})")
