@@ -42,7 +42,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error on one line: the usage itself is one --help away."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+        from minicnn.distributed.world import launch_rank
+
+        # Under mpiexec every rank parses the same line: rank 0 alone says what is wrong with it.
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n" if launch_rank() == 0 else None)
 
 
 def _number(kind, what, accept):
@@ -159,13 +162,29 @@ def main(argv=None):
                 failure = next(failure for failure in FAILURES if failure.covers(error))
                 if debug:
                     traceback.print_exc()
+                _end_every_rank(failure.line(command, error), failure.status)
                 say(failure.line(command, error))
                 return failure.status
         except KeyboardInterrupt:
             if debug:
                 traceback.print_exc()
-            say(f"{command}: interrupted")
+            if _launch_rank() == 0:  # mpiexec passes Ctrl-C to every rank: one "interrupted" is enough
+                say(f"{command}: interrupted")
             return INTERRUPTED
+
+
+def _launch_rank():
+    from minicnn.distributed.world import launch_rank
+
+    return launch_rank()
+
+
+def _end_every_rank(line, status):
+    """Under mpiexec, a failing rank prints its line once and ends the whole job: no rank is left waiting."""
+    from minicnn import distributed
+
+    if distributed.is_initialized() and distributed.world().size > 1:
+        distributed.abort_with_message(line, status)
 
 
 # --- summary -------------------------------------------------------------------
@@ -288,8 +307,41 @@ def _from_checkpoint(function, path, *args, **kwargs):
         raise CheckpointError(message) from error
 
 
+def _join_ranks(args, device):
+    """This process's communicator: several ranks under ``mpiexec -n N`` (N > 1), else this process alone.
+
+    The ranks split the global --batch-size between them, so it must divide evenly.
+    """
+    from minicnn import distributed
+
+    world = distributed.init(backend="nccl" if device == "cuda" else "auto")
+    if args.batch_size % world.size:
+        lower, higher = args.batch_size // world.size * world.size, -(-args.batch_size // world.size) * world.size
+        choices = f"{lower} or {higher}" if lower else f"{higher}"
+        raise CommandError(f"--batch-size {args.batch_size} (the global batch) does not split evenly over "
+                           f"{world.size} ranks; pass a multiple of {world.size}, such as {choices}")
+    return world
+
+
+def _loaders(train_set, test_set, args, world):
+    """Train and test loaders; over several ranks each serves its rank's share (DistributedSampler)."""
+    from minicnn.data import DataLoader
+    from minicnn.distributed import DistributedSampler
+
+    if world.size == 1:
+        return (DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed),
+                DataLoader(test_set, batch_size=256))
+    # The same epoch order as one process with this seed; rank r serves every size-th image of it.
+    train_sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed)
+    test_sampler = DistributedSampler(test_set, shuffle=False, seed=0, pad=False)  # each image once
+    return (DataLoader(train_set, batch_size=args.batch_size // world.size, sampler=train_sampler),
+            DataLoader(test_set, batch_size=256, sampler=test_sampler))
+
+
 def _train(args):
     device = _device(args)
+    world = _join_ranks(args, device)
+    report = print if world.rank == 0 else (lambda *_, **__: None)  # rank 0 speaks for the job
     _expect_folder("--output", args.output)
     _expect_folder("--data-root", args.data_root)
     if args.resume:
@@ -297,25 +349,31 @@ def _train(args):
     import minicnn
     from minicnn import models, optim, viz
     from minicnn.checkpoint import load_checkpoint
-    from minicnn.data import DataLoader, load_dataset
+    from minicnn.data import load_dataset
     from minicnn.train import evaluate, fit
 
     minicnn.manual_seed(args.seed)
     width = DEFAULTS["width"] if args.width is None else args.width
     train_transform, test_transform = _transforms(args.dataset, args.augment)
-    options = dict(root=args.data_root, download=args.download)
+    # --download: rank 0 fetches, the others wait and then read what it wrote.
+    options = dict(root=args.data_root, download=args.download and world.rank == 0)
+    if args.download and world.size > 1:
+        if world.rank == 0:
+            load_dataset(args.dataset, split="train", **options)
+            load_dataset(args.dataset, split="test", **options)
+        world.barrier()
+        options["download"] = False
     train_set = load_dataset(args.dataset, split="train", transform=train_transform, **options)
     test_set = load_dataset(args.dataset, split="test", transform=test_transform, **options)
     in_channels = train_set.images.shape[-1]
     model = _build_model(args.model, len(train_set.classes), in_channels, width)
     has_width = args.model in models.WIDTH_MULT_MODELS
     if args.width is not None and not has_width:
-        print(f"minicnn train: --width does not apply to {args.model} (it has no width multiplier); "
+        report(f"minicnn train: --width does not apply to {args.model} (it has no width multiplier); "
               "training it at full width")
     optimizer = _make_optimizer(args, model.parameters())
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
-    test_loader = DataLoader(test_set, batch_size=256)
+    train_loader, test_loader = _loaders(train_set, test_set, args, world)
 
     start_epoch, history = 0, None
     if args.resume:
@@ -324,29 +382,33 @@ def _train(args):
         start_epoch, history = state["epoch"], state["history"]
         if start_epoch >= args.epochs:  # a finished run asked again: nothing to do, which is not a failure
             epochs = f"{start_epoch} epoch" + ("" if start_epoch == 1 else "s")
-            print(f"minicnn train: {args.resume} already trained {epochs}; pass --epochs N with "
-                  f"N > {start_epoch} to continue")
+            report(f"minicnn train: {args.resume} already trained {epochs}; pass --epochs N with "
+                   f"N > {start_epoch} to continue")
             return 0
-        print(f"resuming {args.resume} after epoch {start_epoch}")
-    os.makedirs(args.output, exist_ok=True)
+        report(f"resuming {args.resume} after epoch {start_epoch}")
+    if world.rank == 0:
+        os.makedirs(args.output, exist_ok=True)
     config = dict(model=args.model, dataset=args.dataset, width=width, in_channels=int(in_channels),
                   num_classes=len(train_set.classes), classes=list(train_set.classes), seed=args.seed)
     parameters = sum(p.numel() for p in model.parameters())
     width_note = f"width {width}, " if has_width else ""
-    print(f"minicnn train: {args.model} ({width_note}{parameters:,} parameters) on {args.dataset}: "
-          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
+    ranks = f", {world.size} ranks of {args.batch_size // world.size} images" if world.size > 1 else ""
+    report(f"minicnn train: {args.model} ({width_note}{parameters:,} parameters) on {args.dataset}: "
+           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs{ranks}")
     started = time.perf_counter()
     history = fit(model, train_loader, test_loader, optimizer=optimizer, epochs=args.epochs,
                   scheduler=scheduler, device=device, checkpoint_dir=args.output, start_epoch=start_epoch,
                   history=history, checkpoint_extra=config)
     seconds = time.perf_counter() - started
     result = evaluate(model, test_loader)
+    if world.rank != 0:  # the plots, the history and the last line are rank 0's
+        return 0
     viz.training_curves(history, save=os.path.join(args.output, "curves.png"))
     viz.confusion_matrix(result["confusion"], classes=train_set.classes,
                          save=os.path.join(args.output, "confusion.png"))
     with open(os.path.join(args.output, "history.json"), "w") as file:
         json.dump(dict(config=config, history=history.to_dict(), test_accuracy=result["accuracy"],
-                       test_loss=result["loss"], seconds=seconds), file, indent=1)
+                       test_loss=result["loss"], seconds=seconds, ranks=world.size), file, indent=1)
     print(f"test accuracy {result['accuracy']:.2%} (loss {result['loss']:.4f}) after {seconds:.0f} s; "
           f"checkpoint, curves.png and confusion.png in {args.output}/")
     return 0

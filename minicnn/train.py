@@ -36,6 +36,8 @@ from minicnn import cuda
 from minicnn.atomic_files import remove_stale_temporary_files
 from minicnn.checkpoint import save_checkpoint
 from minicnn.device import normalize_device
+from minicnn.distributed import training as distributed
+from minicnn.distributed import world
 from minicnn.history import History
 from minicnn.interrupts import InterruptGuard
 from minicnn.nn import Module
@@ -261,9 +263,10 @@ def _train_one_epoch(model, train_loader, optimizer, loss_fn, grad_clip, epoch, 
                              "img/s": f"{seen / (time.perf_counter() - started):.0f}"}, refresh=False)
             bar.update(1)
     seconds = time.perf_counter() - started
+    loss_sum, correct, seen = distributed.sum_over_ranks([loss_sum, correct, seen])  # one rank: as they are
     if seen == 0:
         raise ValueError("fit: train_loader yielded no batches")
-    return loss_sum / seen, correct / seen, seen, seconds
+    return loss_sum / seen, correct / seen, int(seen), seconds
 
 
 def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=None, scheduler=None,
@@ -298,6 +301,13 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
     * Ctrl-C raises KeyboardInterrupt, always: one that lands in a checkpoint
       write waits until the file is whole, one that a ``__del__`` swallowed is
       raised again at the next step.
+    * Under ``mpiexec`` with several ranks (``minicnn.distributed``), the
+      model is wrapped in ``DataParallel`` (unless it already is) and rank 0's
+      weights, optimizer and scheduler state go to every rank; ``train_loader``
+      must split the data with a ``DistributedSampler``.  Metrics are summed
+      over the ranks, batch norm's running statistics averaged before each
+      evaluation and checkpoint, and only rank 0 shows progress and writes
+      checkpoints (of the inner model, so they resume at any number of ranks).
     """
     _check_fit_arguments(model, train_loader, val_loader, optimizer, epochs, start_epoch, loss_fn, scheduler,
                          device, grad_clip, checkpoint_dir, progress, divergence_factor)
@@ -308,14 +318,18 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
     elif not isinstance(history, History):
         raise TypeError(f"fit: history must be a History, its dict or None, got {type(history).__name__}")
     model.to(normalize_device("fit", device))  # in place: the optimizer's parameters move with it
+    communicator = world()  # this process alone unless mpiexec started several ranks
+    trained = distributed.prepare("fit", model, optimizer, scheduler, train_loader, communicator)
+    model = distributed.unwrap(model)  # what checkpoints save and the guard names parameters of
+    is_rank_0 = communicator.rank == 0
     if len(history) != start_epoch:
         raise ValueError(f"fit: history holds {len(history)} epochs but start_epoch is {start_epoch}; pass "
                          f"the history saved with the checkpoint you resume from")
     train_loss_fn = default_loss if loss_fn is None else loss_fn
-    show_progress = _show_progress(progress)
+    show_progress = _show_progress(progress) and is_rank_0
     checkpoint_loader = train_loader if callable(getattr(train_loader, "state_dict", None)) else None
     best_accuracy = max((a for a in history.val_accuracy if a is not None), default=-math.inf)
-    if checkpoint_dir is not None:
+    if checkpoint_dir is not None and is_rank_0:
         remove_stale_temporary_files(checkpoint_dir)  # what a killed run's last write left behind
 
     with InterruptGuard(hold=False) as interrupts:
@@ -329,9 +343,11 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
                        unit="batch", dynamic_ncols=True) if show_progress else None
             try:
                 train_loss, train_accuracy, images, train_seconds = _train_one_epoch(
-                    model, train_loader, optimizer, train_loss_fn, grad_clip, epoch, bar, guard)
+                    trained, train_loader, optimizer, train_loss_fn, grad_clip, epoch, bar, guard)
                 if scheduler is not None:
                     scheduler.step()
+                if trained is not model:  # every rank's running statistics → their mean
+                    trained.average_buffers()
                 val = evaluate(model, val_loader, loss_fn=loss_fn) if val_loader is not None else None
                 history.append(train_loss=train_loss, train_accuracy=train_accuracy,
                                val_loss=None if val is None else val["loss"],
@@ -348,13 +364,15 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, loss_fn=
             finally:
                 if bar is not None:
                     bar.close()
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None and is_rank_0:
                 state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch + 1,
                          "history": history, "loader": checkpoint_loader, "extra": checkpoint_extra}
                 save_checkpoint(os.path.join(checkpoint_dir, "last.npz"), **state)
                 if val is not None and val["accuracy"] > best_accuracy:
                     best_accuracy = val["accuracy"]
                     save_checkpoint(os.path.join(checkpoint_dir, "best.npz"), **state)
+            if checkpoint_dir is not None and communicator.size > 1:
+                communicator.barrier()  # no rank goes on (or returns and reads it) before the file is whole
             interrupts.raise_if_interrupted()  # one that a __del__ swallowed while the epoch ended
     return history
 
@@ -366,7 +384,9 @@ def evaluate(model, loader, loss_fn=None):
     confusion=(C, C) int64 array)``, where ``confusion[true, predicted]``
     counts images (rows: true class, as scikit-learn).  ``loss_fn`` (default
     cross-entropy) must average over its batch.  Each module's train/eval mode
-    is put back as it was.
+    is put back as it was.  A loader split over several ranks (a
+    ``DistributedSampler``) gives each rank a share: the sums are then added
+    over the ranks, and every rank returns the whole dataset's metrics.
     """
     function = "evaluate"
     _check_model_and_loader(function, model, "loader", loader)
@@ -397,9 +417,24 @@ def evaluate(model, loader, loss_fn=None):
     finally:
         for module, training in modes:
             module.training = training
+    if distributed.is_sharded(loader):
+        # One allreduce: the loss sum, the count, and the confusion matrix (C known from the model).
+        num_classes = _num_classes(confusion)
+        if confusion is None:
+            confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+        sums = distributed.sum_over_ranks(np.concatenate([[loss_sum, seen], confusion.ravel()]))
+        loss_sum, seen = float(sums[0]), int(sums[1])
+        confusion = np.rint(sums[2:]).astype(np.int64).reshape(confusion.shape)
     if seen == 0:
         raise ValueError(f"{function}: the loader yielded no batches")
     return {"loss": loss_sum / seen, "accuracy": int(np.trace(confusion)) / seen, "confusion": confusion}
+
+
+def _num_classes(confusion):
+    """The confusion matrix's side on a rank that may have seen no batch: the other ranks' must agree."""
+    side = np.array([-1 if confusion is None else confusion.shape[0]], dtype=np.int64)
+    sides = world().allgather(side).ravel()
+    return int(sides.max())
 
 
 __all__ = ["History", "LossDivergedError", "NonFiniteLossError", "clip_grad_norm_", "default_loss", "evaluate", "fit"]

@@ -1,0 +1,115 @@
+"""The distributed tests under ``mpiexec -n 2``, and what a user launching jobs sees: failures end the job.
+
+These launch ``mpiexec`` as a subprocess, so they run only in the plain (one-rank) pytest run.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from minicnn import distributed
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def mpiexec():
+    """The mpiexec beside this Python (the `distributed` extra's MPICH wheel), else the one on PATH."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if found is None:
+        pytest.skip("no mpiexec: pip install 'minicnn[distributed]' (brings the mpich wheel)")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        pytest.skip("mpi4py is not installed: pip install 'minicnn[distributed]'")
+    if distributed.world().size > 1:
+        pytest.skip("already running under mpiexec: the launches happen from the one-rank run")
+    return found
+
+
+def launch(arguments, timeout=600, cwd=ROOT):
+    """Run an mpiexec command line; returns (exit status, stdout + stderr, seconds)."""
+    environment = dict(os.environ, CI="true", PYTHONUNBUFFERED="1")
+    started = time.perf_counter()
+    result = subprocess.run(arguments, check=False, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                            env=environment)
+    return result.returncode, result.stdout + result.stderr, time.perf_counter() - started
+
+
+def test_the_distributed_tests_pass_on_two_ranks(tmp_path):
+    runner = mpiexec()
+    ranks = []
+    for rank in range(2):  # MPMD: each rank its own pytest temporary folder
+        ranks += [":"] if ranks else []
+        ranks += ["-n", "1", sys.executable, "-m", "mpi4py", "-m", "pytest", str(HERE), "-q", "-rs",
+                  "-p", "no:cacheprovider", f"--basetemp={tmp_path / f'rank{rank}'}"]
+    status, output, _ = launch([runner, *ranks])
+    assert status == 0, output[-6000:]
+    assert "runs under mpiexec" not in output  # the two-rank-only tests ran rather than skipped
+    assert output.count(" passed") == 2, output[-3000:]  # one summary line per rank
+
+
+SCRIPT_THAT_FAILS_ON_RANK_1 = """
+from minicnn import distributed
+world = distributed.init()
+if world.rank == 1:
+    raise ValueError("rank 1 gave up on purpose")
+world.allreduce(np.ones(3))  # rank 0 would wait here forever if the job were not ended
+print("rank 0 should never get here")
+"""
+
+
+@pytest.mark.parametrize("runner", [[], ["-m", "mpi4py"]], ids=["python script.py", "python -m mpi4py script.py"])
+def test_a_rank_that_raises_ends_the_job_with_its_message_once(tmp_path, runner):
+    script = tmp_path / "fails.py"
+    script.write_text(SCRIPT_THAT_FAILS_ON_RANK_1)
+    status, output, seconds = launch([mpiexec(), "-n", "2", sys.executable, *runner, str(script)], timeout=120)
+    assert status != 0
+    assert output.count("ValueError: rank 1 gave up on purpose") == 1, output
+    assert "should never get here" not in output
+    assert seconds < 60
+
+
+def test_train_refuses_a_batch_the_ranks_cannot_split(tmp_path):
+    status, output, _ = launch([mpiexec(), "-n", "3", sys.executable, "-m", "minicnn", "train",
+                                "--batch-size", "64", "--output", str(tmp_path / "run")], timeout=120)
+    assert status == 2, output
+    message = "--batch-size 64 (the global batch) does not split evenly over 3 ranks"
+    assert output.count(message) == 1, output
+    assert "such as 63 or 66" in output
+
+
+def test_a_usage_error_is_printed_once_not_once_per_rank():
+    status, output, _ = launch([mpiexec(), "-n", "2", sys.executable, "-m", "minicnn", "train",
+                                "--epochs", "0"], timeout=120)
+    assert status == 2
+    assert output.count("argument --epochs: expected a positive int") == 1, output
+
+
+def train_on_two_ranks(output, epochs, resume=None):
+    command = [mpiexec(), "-n", "2", sys.executable, "-m", "minicnn", "train", "--dataset", "digits",
+               "--epochs", str(epochs), "--batch-size", "32", "--width", "0.125", "--output", str(output)]
+    status, text, _ = launch(command + (["--resume", str(resume)] if resume else []), timeout=300)
+    assert status == 0, text[-4000:]
+    return text
+
+
+def test_train_on_two_ranks_writes_one_run_and_resumes_it(tmp_path):
+    """The run's files come from rank 0 alone; a resumed run goes on from the checkpoint's epoch (that
+    a resumed run equals an uninterrupted one is test_training.py's, which can stop a run mid-schedule)."""
+    text = train_on_two_ranks(tmp_path / "run", epochs=1)
+    assert text.count("test accuracy") == 1 and "2 ranks of 16 images" in text
+    first = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert first["ranks"] == 2 and len(first["history"]["train_loss"]) == 1
+    assert {"last.npz", "curves.png", "confusion.png"} <= set(os.listdir(tmp_path / "run"))
+    text = train_on_two_ranks(tmp_path / "run", epochs=2, resume=tmp_path / "run" / "last.npz")
+    assert text.count("resuming") == 1 and text.count("test accuracy") == 1
+    resumed = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert resumed["history"]["train_loss"][0] == first["history"]["train_loss"][0]
+    assert len(resumed["history"]["train_loss"]) == 2
