@@ -209,3 +209,29 @@ def test_bad_arguments_are_refused():
         DataParallel(lambda x: x)
     with pytest.raises(ValueError, match="bucket_cap_mb must be a positive number"):
         DataParallel(small_net(), bucket_cap_mb=0)
+
+
+class TwoHeads(nn.Module):
+    """Returns a namedtuple of logits, as GoogLeNet does in training."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.aux = small_net(), nn.Linear(3 * 8 * 8, 5)
+
+    def forward(self, x):
+        from minicnn.models.googlenet import GoogLeNetOutputs
+
+        aux = self.aux(x.reshape(x.shape[0], -1))
+        return GoogLeNetOutputs(self.body(x), aux, aux)
+
+
+def test_models_with_several_outputs_average_once_and_keep_their_output_type(world):
+    counting = CountingWorld(world)
+    model = DataParallel(TwoHeads(), communicator=counting, bucket_cap_mb=1000.0)
+    images, labels = global_data(batches=1, batch_size=4)
+    outputs = model(minicnn.Tensor(rank_rows(images, world)))
+    y = minicnn.Tensor(rank_rows(labels, world))
+    (F.cross_entropy(outputs.logits, y) + 0.3 * F.cross_entropy(outputs.aux_logits1, y)).backward()
+    assert type(outputs).__name__ == "GoogLeNetOutputs"
+    assert counting.allreduces == (1 if world.size > 1 else 0)
+    assert all(p.grad is not None for p in model.parameters())

@@ -130,3 +130,15 @@ def test_fit_refuses_ranks_with_different_numbers_of_batches(world):
     loader = DataLoader(data, 4, sampler=DistributedSampler(data, seed=0))
     with pytest.raises(ValueError, match="different numbers of batches per epoch"):
         fit(model, loader, optimizer=optimizer, epochs=1, progress=False)
+
+
+def test_fit_takes_a_model_the_user_wrapped_and_checkpoints_the_inner_one(world, tmp_path):
+    from minicnn.distributed import DataParallel
+
+    folder = shared_folder(tmp_path, world)
+    model, optimizer, scheduler, train, test = parts(world)
+    fit(DataParallel(model), train, test, optimizer=optimizer, scheduler=scheduler, epochs=1, progress=False,
+        checkpoint_dir=folder)
+    with np.load(os.path.join(folder, "last.npz"), allow_pickle=False) as archive:
+        keys = sorted(key for key in archive.files if key.startswith("model/"))
+    assert keys == sorted("model/" + key for key in model.state_dict())
