@@ -56,6 +56,7 @@ def test_the_distributed_tests_pass_on_two_ranks(tmp_path):
 
 
 SCRIPT_THAT_FAILS_ON_RANK_1 = """
+import numpy as np
 from minicnn import distributed
 world = distributed.init()
 if world.rank == 1:
