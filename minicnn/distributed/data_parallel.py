@@ -142,6 +142,7 @@ class DataParallel(Module):
         self.bucket_cap_mb = float(bucket_cap_mb)
         self.communication_seconds, self.allreduce_seconds, self.synchronized_steps = 0.0, 0.0, 0
         self._sync, self._queued, self._batch_size = True, False, None
+        self._buckets_memory = None
         broadcast_module(module, self.communicator)
         self.buckets = self._plan_buckets()
 
@@ -194,16 +195,17 @@ class DataParallel(Module):
         self._queued = False
         batch_size = self._batch_size
         started = time.perf_counter()
-        for params in self.buckets:
-            xp = get_array_module(params[0].data)
-            sizes = [param.data.size for param in params]
-            total = sum(sizes)
-            bucket = xp.zeros(total + len(params) + 1, dtype=params[0].dtype)  # (grads | has-grad | n)
+        for params, bucket in zip(self.buckets, self._bucket_arrays()):
+            xp = get_array_module(bucket)
+            total = bucket.size - len(params) - 1
             offset = 0
-            for index, (param, size) in enumerate(zip(params, sizes)):
+            for index, param in enumerate(params):
+                size = param.data.size
                 if param.grad is not None:
                     xp.multiply(param.grad.data.reshape(-1), batch_size, out=bucket[offset:offset + size])
-                    bucket[total + index] = 1
+                else:
+                    bucket[offset:offset + size] = 0
+                bucket[total + index] = param.grad is not None
                 offset += size
             bucket[-1] = batch_size
             reduce_started = time.perf_counter()
@@ -213,12 +215,32 @@ class DataParallel(Module):
             tail = tail.get() if hasattr(tail, "get") else tail  # one copy from a GPU, not one per parameter
             scale = bucket.dtype.type(1 / tail[-1])  # 1 / N, the global batch
             offset = 0
-            for index, (param, size) in enumerate(zip(params, sizes)):
+            for index, param in enumerate(params):
+                size = param.data.size
                 if tail[index] > 0:  # some rank's loss reached this parameter
-                    param.grad = Tensor(bucket[offset:offset + size].reshape(param.shape) * scale)
+                    self._set_grad(param, bucket[offset:offset + size], scale)
                 offset += size
         self.communication_seconds += time.perf_counter() - started
         self.synchronized_steps += 1
+
+    def _bucket_arrays(self):
+        """One flat array per bucket, (gradients | has-gradient flags | batch size), made once and reused:
+        a fresh 25 MB array each step would cost its page faults every step."""
+        if self._buckets_memory is None:
+            self._buckets_memory = [
+                get_array_module(params[0].data).empty(sum(p.data.size for p in params) + len(params) + 1,
+                                                       dtype=params[0].dtype)
+                for params in self.buckets]
+        return self._buckets_memory
+
+    @staticmethod
+    def _set_grad(param, summed, scale):
+        """param.grad = summed · scale, written into the gradient's own array when it has one (it owns it)."""
+        grad = param.grad
+        if grad is not None and grad.data.flags.c_contiguous and grad.dtype == summed.dtype:
+            get_array_module(summed).multiply(summed, scale, out=grad.data.reshape(-1))
+        else:
+            param.grad = Tensor((summed * scale).reshape(param.shape))
 
     def average_buffers(self):
         """Running statistics averaged over the ranks (before evaluation and checkpoints)."""
