@@ -6,6 +6,7 @@
 # 1. the machine: nvidia-smi, CuPy and its CUDA (gpu_machine.txt);
 # 2. the GPU tests: tests/backend/test_cuda_ops.py (its real-GPU half runs here) and the whole op
 #    suite rerun on device "cuda" (MINICNN_TEST_DEVICE=cuda pytest tests/functions): JUnit XML + log;
+#    tests/distributed/test_communicator.py: the NCCL communicator at world size 1;
 # 3. benchmarks/bench_gpu.py: every kernel against NumPy, GEMM, ops and a training step (gpu_ops.json).
 # minicnn runs from the checkout (PYTHONPATH), so nothing is installed: the machine needs NumPy, CuPy,
 # pytest, hypothesis, tqdm and matplotlib, and PyTorch for the oracle tests. Copy what lands in OUTDIR
@@ -26,6 +27,9 @@ status=0
     --junitxml="$out/gpu_cuda_ops.xml" 2>&1 | tee "$out/gpu_tests.log" || status=1
 MINICNN_TEST_DEVICE=cuda "$python" -m pytest -p no:cacheprovider -rs tests/functions \
     --junitxml="$out/gpu_functions.xml" 2>&1 | tee -a "$out/gpu_tests.log" || status=1
+# NCCL at world size 1 (one GPU; NCCL refuses two ranks on one device); the 2-rank tests need mpi4py.
+"$python" -m pytest -p no:cacheprovider -rs tests/distributed/test_communicator.py \
+    --junitxml="$out/gpu_distributed.xml" 2>&1 | tee -a "$out/gpu_tests.log" || status=1
 "$python" benchmarks/bench_gpu.py --json "$out/gpu_ops.json" 2>&1 | tee "$out/gpu_bench.log" || status=1
 echo "gpu_session: $( ((status)) && echo 'something FAILED (see the logs)' || echo 'all passed'); files in $out"
 exit $status
