@@ -45,7 +45,8 @@ class _Parser(argparse.ArgumentParser):
         from minicnn.distributed.world import launch_rank
 
         # Under mpiexec every rank parses the same line: rank 0 alone says what is wrong with it.
-        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n" if launch_rank() == 0 else None)
+        line = f"{self.prog}: error: {message}; see {self.prog} --help\n"
+        self.exit(2, line if launch_rank() == 0 else None)
 
 
 def _number(kind, what, accept):
@@ -316,7 +317,8 @@ def _join_ranks(args, device):
 
     world = distributed.init(backend="nccl" if device == "cuda" else "auto")
     if args.batch_size % world.size:
-        lower, higher = args.batch_size // world.size * world.size, -(-args.batch_size // world.size) * world.size
+        lower = args.batch_size // world.size * world.size
+        higher = lower + world.size
         choices = f"{lower} or {higher}" if lower else f"{higher}"
         raise CommandError(f"--batch-size {args.batch_size} (the global batch) does not split evenly over "
                            f"{world.size} ranks; pass a multiple of {world.size}, such as {choices}")
@@ -436,6 +438,8 @@ def _evaluate(args):
     minicnn.manual_seed(0)
     _from_checkpoint(load_checkpoint, args.checkpoint, model)
     result = evaluate(model.to(device), DataLoader(test_set, batch_size=args.batch_size))
+    if _launch_rank() != 0:  # under mpiexec every rank evaluated the whole set: rank 0 reports it
+        return 0
     print(f"{config['model']} on {dataset} test ({len(test_set)} images): accuracy {result['accuracy']:.2%}, "
           f"loss {result['loss']:.4f}")
     confusion = np.asarray(result["confusion"])

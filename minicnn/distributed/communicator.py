@@ -84,7 +84,7 @@ class MPICommunicator:
         self.stage_through_host = stage_through_host
 
     def _staged(self, array, collective):
-        """Run ``collective(host_array)`` on a contiguous host copy of ``array`` when it needs one, then copy back."""
+        """``collective(host_array)`` on ``array``, or on a contiguous host copy of it that is copied back."""
         direct = (not is_gpu_array(array) and not self.stage_through_host
                   and isinstance(array, np.ndarray) and array.flags.c_contiguous)
         if direct:

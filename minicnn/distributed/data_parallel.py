@@ -34,14 +34,14 @@ DEFAULT_BUCKET_CAP_MB = 25.0
 
 
 def _check_same_everywhere(communicator, what, description):
-    """Every rank compares ``description`` (JSON-able) with rank 0's; all ranks raise together if one differs."""
+    """Every rank compares ``description`` (JSON-able) with rank 0's; if one differs, all ranks raise."""
     reference = communicator.broadcast_json(description)
     differs = np.array([int(reference != description)], dtype=np.int64)
     flags = communicator.allgather(differs).ravel()
     if flags.any():
         ranks = ", ".join(str(rank) for rank in np.flatnonzero(flags))
-        raise ValueError(f"minicnn.distributed: {what} on rank(s) {ranks} differ(s) from rank 0's; every rank "
-                         f"must build the same model and optimizer (same code, same arguments)")
+        raise ValueError(f"minicnn.distributed: {what} on rank(s) {ranks} differ(s) from rank 0's; "
+                         f"every rank must build the same model and optimizer (same code, same arguments)")
 
 
 def broadcast_module(module, communicator=None):
@@ -135,7 +135,8 @@ class DataParallel(Module):
         super().__init__()
         if not isinstance(module, Module):
             raise TypeError(f"DataParallel: module must be a minicnn.nn.Module, got {type(module).__name__}")
-        if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) or not bucket_cap_mb > 0:
+        if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) \
+                or not bucket_cap_mb > 0:
             raise ValueError(f"DataParallel: bucket_cap_mb must be a positive number, got {bucket_cap_mb!r}")
         self.module = module
         self.communicator = communicator or world()
@@ -173,12 +174,12 @@ class DataParallel(Module):
         if isinstance(outputs, tuple):  # GoogLeNet's (logits, aux2, aux1), namedtuples included
             marked = [self._mark(output) for output in outputs]
             return type(outputs)(*marked) if hasattr(outputs, "_fields") else tuple(marked)
-        raise TypeError(f"DataParallel: the model returned a {type(outputs).__name__}; expected a Tensor or a "
-                        f"tuple of Tensors, so that gradients can be averaged after backward")
+        raise TypeError(f"DataParallel: the model returned a {type(outputs).__name__}; expected a Tensor or "
+                        f"a tuple of Tensors, so that gradients can be averaged after backward")
 
     @contextlib.contextmanager
     def no_sync(self):
-        """Gradients accumulate on each rank without being averaged; the first backward after it averages them."""
+        """Gradients accumulate on each rank unaveraged; the first backward after the block averages them."""
         before, self._sync = self._sync, False
         try:
             yield
@@ -191,7 +192,7 @@ class DataParallel(Module):
             queue_callback(self.reduce_gradients)
 
     def reduce_gradients(self):
-        """Average every parameter's gradient over the ranks, weighted by batch size (see the module docstring)."""
+        """Average every parameter's gradient over the ranks, weighted by batch size (module docstring)."""
         self._queued = False
         batch_size = self._batch_size
         started = time.perf_counter()
@@ -235,7 +236,7 @@ class DataParallel(Module):
 
     @staticmethod
     def _set_grad(param, summed, scale):
-        """param.grad = summed · scale, written into the gradient's own array when it has one (it owns it)."""
+        """param.grad = summed · scale, written into the gradient's own array when there is one."""
         grad = param.grad
         if grad is not None and grad.data.flags.c_contiguous and grad.dtype == summed.dtype:
             get_array_module(summed).multiply(summed, scale, out=grad.data.reshape(-1))
@@ -247,4 +248,5 @@ class DataParallel(Module):
         return average_buffers(self.module, self.communicator)
 
     def extra_repr(self):
-        return f"ranks={self.communicator.size}, buckets={len(self.buckets)}, bucket_cap_mb={self.bucket_cap_mb}"
+        return (f"ranks={self.communicator.size}, buckets={len(self.buckets)}, "
+                f"bucket_cap_mb={self.bucket_cap_mb}")

@@ -37,11 +37,11 @@ def _check_int(what, value, minimum):
 
 
 class DistributedSampler:
-    """This rank's sample indices of each epoch (PyTorch's ``torch.utils.data.distributed.DistributedSampler``).
+    """This rank's sample indices of each epoch (PyTorch's ``torch.utils.data.DistributedSampler``).
 
     Args:
         dataset: anything with ``len()``.
-        num_replicas, rank: the world's size and this process's rank (default: ``minicnn.distributed.world()``).
+        num_replicas, rank: the world's size and this process's rank (default: ``distributed.world()``'s).
         shuffle: a new order every epoch, the same on every rank (a pure function of seed and epoch).
         seed: the order's seed; None takes rank 0's draw from minicnn's global generator (sent to every
             rank, so ranks whose generators differ still agree on the order).
@@ -65,7 +65,8 @@ class DistributedSampler:
                              f"{self.num_replicas}, got {self.rank}")
         for flag, value in (("shuffle", shuffle), ("drop_last", drop_last), ("pad", pad)):
             if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"DistributedSampler: {flag} must be True or False, got {type(value).__name__}")
+                raise TypeError(f"DistributedSampler: {flag} must be True or False, "
+                                f"got {type(value).__name__}")
         if seed is None:
             from minicnn import random as _random  # the global generator, as DataLoader(seed=None) uses
 
@@ -107,5 +108,5 @@ class DistributedSampler:
         return iter(self.indices(self.epoch).tolist())
 
     def __repr__(self):
-        return (f"DistributedSampler(rank={self.rank}, num_replicas={self.num_replicas}, shuffle={self.shuffle}, "
-                f"seed={self.seed}, drop_last={self.drop_last}, pad={self.pad})")
+        return (f"DistributedSampler(rank={self.rank}, num_replicas={self.num_replicas}, "
+                f"shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last}, pad={self.pad})")

@@ -31,8 +31,8 @@ def _check_train_loader(function, loader, communicator):
     sampler = getattr(loader, "sampler", "no sampler")
     if hasattr(loader, "sampler") and getattr(sampler, "num_replicas", None) != communicator.size:
         given = "no sampler" if sampler is None else repr(sampler)
-        raise ValueError(f"{function}: running on {communicator.size} ranks, but train_loader has {given}, so "
-                         f"the ranks would not split the data between them; build it as "
+        raise ValueError(f"{function}: running on {communicator.size} ranks, but train_loader has {given}, "
+                         f"so the ranks would not split the data between them; build it as "
                          f"DataLoader(dataset, batch_size=global_batch // {communicator.size}, "
                          f"sampler=minicnn.distributed.DistributedSampler(dataset, seed=...))")
     try:

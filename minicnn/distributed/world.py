@@ -65,7 +65,7 @@ def _join_mpi():
 
 
 def _join_nccl(mpi):
-    """NCCL over this rank's GPU (local rank modulo the GPUs here), or None (with the reason) to stage through host."""
+    """NCCL on this rank's GPU (local rank mod the GPUs here), or None and why (then stage through host)."""
     try:
         import cupy
         from cupy.cuda import nccl  # noqa: F401  (CuPy without NCCL raises here)
@@ -78,22 +78,24 @@ def _join_nccl(mpi):
 def init(backend="auto", limit_threads=True):
     """Join the world this process was started in and return its communicator (idempotent).
 
-    ``backend``: "auto" (MPI when mpiexec started several ranks, else one process), "mpi", "nccl"
-    (GPU arrays over NCCL, the rest over MPI; falls back to staging through host memory, with a note on
-    stderr, when CuPy has no NCCL), or "none" (this process alone, whatever the environment says).
+    ``backend``: "auto" (MPI when mpiexec started several ranks, else one process), "nccl" (the same,
+    with GPU arrays over NCCL and the rest over MPI; falls back to staging through host memory, with a
+    note on stderr, when CuPy has no NCCL), "mpi" (join MPI even as a world of one), or "none" (this
+    process alone, whatever the environment says).
     ``limit_threads``: give each rank its share of this machine's cores (skipped for variables the
     user set: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, MINICNN_NUM_THREADS).
     """
     global _world
     if backend not in BACKENDS:
-        raise ValueError(f"minicnn.distributed.init: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise ValueError(f"minicnn.distributed.init: backend must be one of {', '.join(BACKENDS)}, "
+                         f"got {backend!r}")
     if _world is not None:
         if backend == "nccl" and _world.size > 1 and _world.backend != "nccl":
-            raise RuntimeError(f"minicnn.distributed.init: the world is already joined over {_world.backend}; "
-                               f"ask for backend='nccl' in the first init() call")
+            raise RuntimeError(f"minicnn.distributed.init: the world is already joined over "
+                               f"{_world.backend}; ask for backend='nccl' in the first init() call")
         return _world
     size = launch_size()
-    if backend == "none" or (backend == "auto" and (size is None or size == 1)):
+    if backend == "none" or (backend in ("auto", "nccl") and (size is None or size == 1)):
         _world = SingleProcess()
         return _world
     world = _join_mpi()
@@ -172,7 +174,7 @@ def _limit_threads(local_size):
 
 
 def abort_with_message(message, status=1, communicator=None):
-    """Print ``message`` (prefixed by the rank) on stderr once and end every rank of the job with ``status``."""
+    """Print ``message`` (prefixed by the rank) on stderr once, then end every rank of the job."""
     communicator = communicator or world()
     if communicator.rank != 0:
         time.sleep(_REPEAT_GRACE_SECONDS)

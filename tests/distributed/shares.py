@@ -3,7 +3,7 @@ import numpy as np
 
 
 def rank_rows(array, world):
-    """This rank's rows of a global batch, strided as DistributedSampler splits one (rank, rank + size, ...)."""
+    """This rank's rows of a global batch, strided as DistributedSampler splits it: rank, rank + size, ...."""
     return array[world.rank::world.size]
 
 

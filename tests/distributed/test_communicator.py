@@ -25,7 +25,7 @@ def test_allreduce_broadcast_and_allgather_on_every_rank(world):
 
 
 def test_the_host_staging_path_gives_the_same_sums(world):
-    """The path CuPy arrays take without NCCL (copy out, reduce on the host, copy back), run on NumPy arrays."""
+    """The path CuPy arrays take without NCCL (copy out, reduce on the host, copy back), on NumPy arrays."""
     if world.size == 1:
         pytest.skip("staging needs MPI; this runs under mpiexec -n 2 (test_launch.py)")
     staged = MPICommunicator(stage_through_host=True)
@@ -57,14 +57,20 @@ def test_single_process_collectives_leave_arrays_alone():
     assert (single.rank, single.size) == (0, 1)
 
 
-def test_without_mpiexec_the_world_is_one_process_and_mpi4py_is_never_imported():
+def joined_without_mpiexec(backend):
+    """(the world's class name, whether mpi4py got imported) in a fresh Python started without mpiexec."""
     code = ("import sys, minicnn, minicnn.distributed as d; from minicnn.train import fit; "
-            "w = d.init(); print(type(w).__name__, w.size, 'mpi4py' in sys.modules)")
+            f"w = d.init(backend={backend!r}); print(type(w).__name__, w.size, 'mpi4py' in sys.modules)")
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_", "HYDRA_"))}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment,
                             check=False, timeout=120)
-    assert result.stdout.split() == ["SingleProcess", "1", "False"], result.stderr
+    return result.stdout.split() or result.stderr
+
+
+@pytest.mark.parametrize("backend", ["auto", "nccl"])
+def test_without_mpiexec_the_world_is_one_process_and_mpi4py_is_never_imported(backend):
+    assert joined_without_mpiexec(backend) == ["SingleProcess", "1", "False"]
 
 
 def test_init_refuses_an_unknown_backend():
@@ -87,3 +93,4 @@ def test_nccl_reduces_gpu_arrays_on_the_device(world):
     total = communicator.size * (communicator.size + 1) / 2
     assert cupy.asnumpy(array).tolist() == (np.arange(6) * total).tolist()
     assert host[0] == communicator.size
+

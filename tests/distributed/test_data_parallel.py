@@ -8,6 +8,7 @@ import minicnn.nn.functional as F
 from minicnn import nn, optim
 from minicnn.distributed import (
     DataParallel,
+    SyncBatchNorm,
     average_buffers,
     broadcast_module,
     broadcast_optimizer_state,
@@ -17,7 +18,8 @@ from minicnn.distributed.communicator import SingleProcess
 
 def small_net(seed=0, batch_norm=False):
     minicnn.manual_seed(seed)
-    layers = [nn.Conv2d(3, 6, 3, padding=1)]
+    # No conv bias before batch norm: its gradient is 0 up to round-off, which Adam would blow up to lr.
+    layers = [nn.Conv2d(3, 6, 3, padding=1, bias=not batch_norm)]
     layers += [nn.BatchNorm2d(6)] if batch_norm else []
     layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 4 * 4, 5)]
     return nn.Sequential(*layers)
@@ -31,7 +33,11 @@ def global_data(batches, batch_size, seed=1):
 
 
 def train(model, optimizer, images, labels, batch_size, world=None):
-    """k steps over consecutive global batches; with ``world``, each rank takes its rows of every batch."""
+    """k steps over consecutive global batches; with ``world``, each rank takes its rows of every batch.
+
+    Returns, for each step, every rank's parameter checksums (gathered after the step) when ``world`` is given.
+    """
+    checksums = []
     for start in range(0, len(images), batch_size):
         x, y = images[start:start + batch_size], labels[start:start + batch_size]
         if world is not None:
@@ -39,10 +45,14 @@ def train(model, optimizer, images, labels, batch_size, world=None):
         optimizer.zero_grad()
         F.cross_entropy(model(minicnn.Tensor(x)), minicnn.Tensor(y)).backward()
         optimizer.step()
+        if world is not None:
+            checksums.append(gathered_checksums([p.data for p in model.parameters()], world))
+    return checksums
 
 
 def differences(model_a, model_b):
-    return max(float(np.abs(a.data - b.data).max()) for a, b in zip(model_a.parameters(), model_b.parameters()))
+    pairs = zip(model_a.parameters(), model_b.parameters())
+    return max(float(np.abs(a.data - b.data).max()) for a, b in pairs)
 
 
 def test_parameters_start_as_rank_0s_on_every_rank(world):
@@ -58,20 +68,26 @@ def test_parameters_start_as_rank_0s_on_every_rank(world):
     lambda params: optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3),
     lambda params: optim.Adam(params, lr=0.01),
 ], ids=["sgd", "adam"])
-def test_ranks_sharing_a_batch_take_the_single_process_steps(world, make_optimizer):
+@pytest.mark.parametrize("batch_norm", ["none", "synchronised"])
+def test_ranks_sharing_a_batch_take_the_single_process_steps(world, make_optimizer, batch_norm):
+    """B/ranks images on each rank = B images in one process; with SyncBatchNorm against BatchNorm2d."""
+    with_bn = batch_norm == "synchronised"
     images, labels = global_data(batches=4, batch_size=8)
-    alone = small_net()
+    alone = small_net(batch_norm=with_bn)
     train(alone, make_optimizer(alone.parameters()), images, labels, batch_size=8)
-    together = DataParallel(small_net())
-    train(together, make_optimizer(together.parameters()), images, labels, batch_size=8, world=world)
-    checksums = gathered_checksums([p.data for p in together.parameters()], world)
+    model = small_net(batch_norm=with_bn)
+    together = DataParallel(SyncBatchNorm.convert_sync_batchnorm(model) if with_bn else model)
+    checksums = train(together, make_optimizer(together.parameters()), images, labels, batch_size=8,
+                      world=world)
     assert differences(alone, together.module) < 2e-6  # float32 round-off after 4 steps
-    assert (checksums == checksums[0]).all()           # and bit-identical on every rank
+    assert all((step == step[0]).all() for step in checksums)  # bit-identical on every rank, every step
     assert together.synchronized_steps == (4 if world.size > 1 else 0)
+    if with_bn:
+        assert np.allclose(alone[1].running_var.data, together.module[1].running_var.data, atol=1e-6)
 
 
 def test_uneven_batches_are_weighted_by_their_size(world):
-    """Rank r holds r + 2 images: the average over ranks must be the gradient of the union, not the mean of means."""
+    """Rank r holds r + 2 images: the average must be the gradient of the union, not the mean of means."""
     sizes = [rank + 2 for rank in range(world.size)]
     images, labels = global_data(batches=1, batch_size=sum(sizes))
     alone = small_net()

@@ -66,11 +66,13 @@ print("rank 0 should never get here")
 """
 
 
-@pytest.mark.parametrize("runner", [[], ["-m", "mpi4py"]], ids=["python script.py", "python -m mpi4py script.py"])
+@pytest.mark.parametrize("runner", [[], ["-m", "mpi4py"]],
+                         ids=["python script.py", "python -m mpi4py script.py"])
 def test_a_rank_that_raises_ends_the_job_with_its_message_once(tmp_path, runner):
     script = tmp_path / "fails.py"
     script.write_text(SCRIPT_THAT_FAILS_ON_RANK_1)
-    status, output, seconds = launch([mpiexec(), "-n", "2", sys.executable, *runner, str(script)], timeout=120)
+    command = [mpiexec(), "-n", "2", sys.executable, *runner, str(script)]
+    status, output, seconds = launch(command, timeout=120)
     assert status != 0
     assert output.count("ValueError: rank 1 gave up on purpose") == 1, output
     assert "should never get here" not in output
@@ -114,3 +116,6 @@ def test_train_on_two_ranks_writes_one_run_and_resumes_it(tmp_path):
     resumed = json.loads((tmp_path / "run" / "history.json").read_text())
     assert resumed["history"]["train_loss"][0] == first["history"]["train_loss"][0]
     assert len(resumed["history"]["train_loss"]) == 2
+    status, text, _ = launch([mpiexec(), "-n", "2", sys.executable, "-m", "minicnn", "evaluate",
+                              str(tmp_path / "run" / "last.npz")], timeout=120)
+    assert status == 0 and text.count("test (360 images): accuracy") == 1, text

@@ -20,7 +20,8 @@ class Sized:
 
 
 def every_rank(length, ranks, **options):
-    return [DistributedSampler(Sized(length), num_replicas=ranks, rank=rank, **options) for rank in range(ranks)]
+    return [DistributedSampler(Sized(length), num_replicas=ranks, rank=rank, **options)
+            for rank in range(ranks)]
 
 
 def kth_batches(samplers, epoch, per_rank_batch):
@@ -44,7 +45,8 @@ def test_every_epoch_has_its_own_order_the_same_on_every_rank():
     samplers = every_rank(50, 2, seed=3)
     first, second = kth_batches(samplers, 0, 5), kth_batches(samplers, 1, 5)
     assert not np.array_equal(np.concatenate(first), np.concatenate(second))
-    assert np.array_equal(np.concatenate(kth_batches(every_rank(50, 2, seed=3), 1, 5)), np.concatenate(second))
+    again = kth_batches(every_rank(50, 2, seed=3), 1, 5)
+    assert np.array_equal(np.concatenate(again), np.concatenate(second))
 
 
 def test_set_epoch_chooses_what_iterating_the_sampler_gives():
@@ -109,4 +111,5 @@ def test_bad_arguments_are_refused_with_the_samplers_name():
     with pytest.raises(ValueError, match="3 samples cannot give each of 4 ranks one"):
         DistributedSampler(Sized(3), num_replicas=4, rank=0, seed=0, pad=False)
     with pytest.raises(ValueError, match="DataLoader: sampler and shuffle=True both decide the order"):
-        DataLoader(Sized(8), sampler=DistributedSampler(Sized(8), num_replicas=1, rank=0, seed=0), shuffle=True)
+        sampler = DistributedSampler(Sized(8), num_replicas=1, rank=0, seed=0)
+        DataLoader(Sized(8), sampler=sampler, shuffle=True)
