@@ -169,7 +169,10 @@ def main(argv=None):
         except KeyboardInterrupt:
             if debug:
                 traceback.print_exc()
-            if _launch_rank() == 0:  # mpiexec passes Ctrl-C to every rank: one "interrupted" is enough
+            # Under mpiexec every rank gets Ctrl-C, but one waiting inside an allreduce never sees it: the
+            # first to see it ends the job, and one "interrupted" is enough.
+            _end_every_rank(f"{command}: interrupted", INTERRUPTED)
+            if _launch_rank() == 0:
                 say(f"{command}: interrupted")
             return INTERRUPTED
 

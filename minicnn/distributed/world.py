@@ -186,9 +186,9 @@ def abort_with_message(message, status=1, communicator=None):
 def _abort_on_uncaught_exceptions(communicator):
     """What ``python -m mpi4py`` does, for ``python script.py`` too: print the traceback, then MPI_Abort."""
     def hook(exc_type, exc, tb):
-        if issubclass(exc_type, KeyboardInterrupt):  # mpiexec sent Ctrl-C to every rank: each just stops
-            sys.__excepthook__(exc_type, exc, tb)
-            return
-        abort_with_message("".join(traceback.format_exception(exc_type, exc, tb)), 1, communicator)
+        # Ctrl-C too: mpiexec passes it to every rank, but a rank inside an allreduce only sees it once the
+        # allreduce returns, which it never does when another rank has already stopped.
+        status = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
+        abort_with_message("".join(traceback.format_exception(exc_type, exc, tb)), status, communicator)
 
     sys.excepthook = hook

@@ -5,6 +5,7 @@ These launch ``mpiexec`` as a subprocess, so they run only in the plain (one-ran
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -119,3 +120,45 @@ def test_train_on_two_ranks_writes_one_run_and_resumes_it(tmp_path):
     status, text, _ = launch([mpiexec(), "-n", "2", sys.executable, "-m", "minicnn", "evaluate",
                               str(tmp_path / "run" / "last.npz")], timeout=120)
     assert status == 0 and text.count("test (360 images): accuracy") == 1, text
+
+
+SCRIPT_THAT_REDUCES_FOREVER = """
+import time
+import numpy as np
+from minicnn import distributed
+world = distributed.init()
+for step in range(10**9):
+    world.allreduce(np.ones(1000))
+    if step == 10 and world.rank == 0:
+        print("reducing", flush=True)
+    if world.rank == 1:
+        time.sleep(0.001)  # rank 1 in Python, rank 0 mostly waiting inside the allreduce
+"""
+
+
+@pytest.mark.parametrize("what", ["script", "minicnn train"])
+def test_ctrl_c_ends_every_rank_even_one_waiting_in_an_allreduce(tmp_path, what):
+    if what == "script":
+        script = tmp_path / "reduces.py"
+        script.write_text(SCRIPT_THAT_REDUCES_FOREVER)
+        command, started_when = [sys.executable, str(script)], "reducing"
+    else:
+        command = [sys.executable, "-m", "minicnn", "train", "--output", str(tmp_path / "run")]
+        started_when = "minicnn train: vgg11_bn"
+    job = subprocess.Popen([mpiexec(), "-n", "2", *command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, cwd=ROOT, env=dict(os.environ, CI="true", PYTHONUNBUFFERED="1"))
+    try:
+        lines = []
+        for line in job.stdout:  # until the ranks are at work
+            lines.append(line)
+            if started_when in line:
+                break
+        time.sleep(2)
+        job.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends to mpiexec
+        output, _ = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    output = "".join(lines) + output
+    assert job.returncode == 130, output
+    assert output.count("KeyboardInterrupt" if what == "script" else "minicnn train: interrupted") == 1, output
