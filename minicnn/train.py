@@ -418,7 +418,7 @@ def evaluate(model, loader, loss_fn=None):
         for module, training in modes:
             module.training = training
     if distributed.is_sharded(loader):
-        # One allreduce: the loss sum, the count, and the confusion matrix (C known from the model).
+        # The loss sum, the count and the confusion matrix in one allreduce (its side C from the ranks).
         num_classes = _num_classes(confusion)
         if confusion is None:
             confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
