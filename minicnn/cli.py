@@ -164,7 +164,8 @@ def main(argv=None):
                 if debug:
                     traceback.print_exc()
                 _end_every_rank(failure.line(command, error), failure.status)
-                say(failure.line(command, error))
+                if _launch_rank() == 0:  # not joined yet: every rank failed the same way, rank 0 says so
+                    say(failure.line(command, error))
                 return failure.status
         except KeyboardInterrupt:
             if debug:
@@ -184,7 +185,11 @@ def _launch_rank():
 
 
 def _end_every_rank(line, status):
-    """Under mpiexec, a failing rank prints its line once and ends the whole job: no rank is left waiting."""
+    """Under mpiexec, a failing rank prints its line once and ends the whole job: no rank is left waiting.
+
+    Before the ranks have joined (the options, the device, mpi4py itself) there is nothing to wait in,
+    and every rank fails alike: then this returns, and rank 0 alone prints the line.
+    """
     from minicnn import distributed
 
     if distributed.is_initialized() and distributed.world().size > 1:

@@ -59,19 +59,21 @@ def _join_mpi():
     try:
         return MPICommunicator()
     except ImportError as error:
-        raise RuntimeError(f"minicnn.distributed: started by mpiexec as one of several ranks, but mpi4py "
-                           f"cannot be imported ({error}); install it with pip install "
-                           f"'minicnn[distributed]' (or mpi4py built against your cluster's MPI)") from None
+        raise ImportError(f"minicnn.distributed: started by mpiexec as one of several ranks, but mpi4py "
+                          f"cannot be imported ({error}); install it with pip install "
+                          f"'minicnn[distributed]' (or mpi4py built against your cluster's MPI)") from None
 
 
 def _join_nccl(mpi):
     """NCCL on this rank's GPU (local rank mod the GPUs here), or None and why (then stage through host)."""
+    import cupy
+
+    # Each rank its own GPU, NCCL or not: ranks sharing one GPU would queue behind each other.
+    cupy.cuda.Device(mpi.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
     try:
-        import cupy
         from cupy.cuda import nccl  # noqa: F401  (CuPy without NCCL raises here)
     except Exception as error:  # noqa: BLE001  (a CuPy without NCCL fails in several ways)
         return None, f"NCCL is not available in CuPy ({type(error).__name__}: {error})"
-    cupy.cuda.Device(mpi.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
     return NCCLCommunicator(mpi), None
 
 

@@ -162,3 +162,16 @@ def test_ctrl_c_ends_every_rank_even_one_waiting_in_an_allreduce(tmp_path, what)
     output = "".join(lines) + output
     assert job.returncode == 130, output
     assert output.count("KeyboardInterrupt" if what == "script" else "minicnn train: interrupted") == 1, output
+
+
+def test_without_mpi4py_a_job_of_two_ranks_says_what_to_install_once(tmp_path):
+    hidden = tmp_path / "hidden" / "mpi4py"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('mpi4py is hidden by this test')\n")
+    command = [mpiexec(), "-n", "2", sys.executable, "-m", "minicnn", "train", "--output", str(tmp_path / "run")]
+    environment = dict(os.environ, CI="true", PYTHONPATH=str(hidden.parent))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=environment,
+                            check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 10, output  # cli_errors: a missing package
+    assert output.count("pip install 'minicnn[distributed]'") == 1, output
