@@ -115,6 +115,9 @@ def build_parser():
     train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"])
     train.add_argument("--output", default=DEFAULTS["output"], help="folder for checkpoint and plots")
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from a checkpoint")
+    train.add_argument("--sync-bn", action="store_true",
+                       help="under mpiexec: batch norm with the global batch's statistics (SyncBatchNorm) "
+                            "instead of each rank's own")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test split",
                                    parents=[debug])
@@ -377,6 +380,10 @@ def _train(args):
     test_set = load_dataset(args.dataset, split="test", transform=test_transform, **options)
     in_channels = train_set.images.shape[-1]
     model = _build_model(args.model, len(train_set.classes), in_channels, width)
+    if args.sync_bn:  # the same keys and parameters: checkpoints load with or without it
+        from minicnn.distributed import SyncBatchNorm
+
+        model = SyncBatchNorm.convert_sync_batchnorm(model)
     has_width = args.model in models.WIDTH_MULT_MODELS
     if args.width is not None and not has_width:
         report(f"minicnn train: --width does not apply to {args.model} (it has no width multiplier); "

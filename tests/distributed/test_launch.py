@@ -96,9 +96,10 @@ def test_a_usage_error_is_printed_once_not_once_per_rank():
     assert output.count("argument --epochs: expected a positive int") == 1, output
 
 
-def train_on_two_ranks(output, epochs, resume=None):
+def train_on_two_ranks(output, epochs, resume=None, options=()):
     command = [mpiexec(), "-n", "2", sys.executable, "-m", "minicnn", "train", "--dataset", "digits",
-               "--epochs", str(epochs), "--batch-size", "32", "--width", "0.125", "--output", str(output)]
+               "--epochs", str(epochs), "--batch-size", "32", "--width", "0.125", "--output", str(output),
+               *options]
     status, text, _ = launch(command + (["--resume", str(resume)] if resume else []), timeout=300)
     assert status == 0, text[-4000:]
     return text
@@ -106,13 +107,15 @@ def train_on_two_ranks(output, epochs, resume=None):
 
 def test_train_on_two_ranks_writes_one_run_and_resumes_it(tmp_path):
     """The run's files come from rank 0 alone; a resumed run goes on from the checkpoint's epoch (that
-    a resumed run equals an uninterrupted one is test_training.py's, which can stop a run mid-schedule)."""
+    a resumed run equals an uninterrupted one is test_training.py's, which can stop a run mid-schedule),
+    here with SyncBatchNorm layers, which load a checkpoint of BatchNorm2d ones."""
     text = train_on_two_ranks(tmp_path / "run", epochs=1)
     assert text.count("test accuracy") == 1 and "2 ranks of 16 images" in text
     first = json.loads((tmp_path / "run" / "history.json").read_text())
     assert first["ranks"] == 2 and len(first["history"]["train_loss"]) == 1
     assert {"last.npz", "curves.png", "confusion.png"} <= set(os.listdir(tmp_path / "run"))
-    text = train_on_two_ranks(tmp_path / "run", epochs=2, resume=tmp_path / "run" / "last.npz")
+    text = train_on_two_ranks(tmp_path / "run", epochs=2, resume=tmp_path / "run" / "last.npz",
+                              options=["--sync-bn"])
     assert text.count("resuming") == 1 and text.count("test accuracy") == 1
     resumed = json.loads((tmp_path / "run" / "history.json").read_text())
     assert resumed["history"]["train_loss"][0] == first["history"]["train_loss"][0]
