@@ -172,7 +172,7 @@ class DataParallel(Module):
         if isinstance(outputs, Tensor):
             return _ReduceAfterBackward(self)(outputs) if outputs.requires_grad else outputs
         if isinstance(outputs, tuple):  # GoogLeNet's (logits, aux2, aux1), namedtuples included
-            marked = [self._mark(output) for output in outputs]
+            marked = [output if output is None else self._mark(output) for output in outputs]
             return type(outputs)(*marked) if hasattr(outputs, "_fields") else tuple(marked)
         raise TypeError(f"DataParallel: the model returned a {type(outputs).__name__}; expected a Tensor or "
                         f"a tuple of Tensors, so that gradients can be averaged after backward")
