@@ -17,6 +17,7 @@ gradient; every rank then takes the same optimizer step, so the models never dri
 
 Without mpiexec (or with one rank) the world is this process alone and none of it costs anything.
 """
+from minicnn.distributed.collectives import all_gather, all_reduce, barrier, broadcast
 from minicnn.distributed.data_parallel import (
     DataParallel,
     average_buffers,
@@ -24,6 +25,9 @@ from minicnn.distributed.data_parallel import (
     broadcast_optimizer_state,
 )
 from minicnn.distributed.sampler import DistributedSampler
+
+# PyTorch's name for the same thing (its own DataParallel is single-process, several GPUs).
+DistributedDataParallel = DataParallel
 from minicnn.distributed.sync_batchnorm import SyncBatchNorm
 from minicnn.distributed.world import (
     abort_with_message,
@@ -35,6 +39,7 @@ from minicnn.distributed.world import (
     world,
 )
 
-__all__ = ["DataParallel", "DistributedSampler", "SyncBatchNorm", "abort_with_message", "average_buffers",
-           "broadcast_module", "broadcast_optimizer_state", "get_rank", "get_world_size", "init",
-           "is_initialized", "single_process", "world"]
+__all__ = ["DataParallel", "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm", "abort_with_message",
+           "all_gather", "all_reduce", "average_buffers", "barrier", "broadcast", "broadcast_module",
+           "broadcast_optimizer_state", "get_rank", "get_world_size", "init", "is_initialized",
+           "single_process", "world"]

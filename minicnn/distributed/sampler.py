@@ -43,15 +43,15 @@ class DistributedSampler:
         dataset: anything with ``len()``.
         num_replicas, rank: the world's size and this process's rank (default: ``distributed.world()``'s).
         shuffle: a new order every epoch, the same on every rank (a pure function of seed and epoch).
-        seed: the order's seed; None takes rank 0's draw from minicnn's global generator (sent to every
-            rank, so ranks whose generators differ still agree on the order).
+        seed: the order's seed, the same on every rank (0, as in PyTorch); None takes rank 0's draw from
+            minicnn's global generator, sent to every rank, so ranks whose generators differ still agree.
         drop_last, pad: what happens to the tail (see the module docstring).
 
     ``DataLoader(dataset, batch_size=b, sampler=sampler)`` calls ``set_epoch`` itself at every epoch;
     iterating the sampler alone, call it as in PyTorch.
     """
 
-    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=None, drop_last=False,
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False,
                  pad=True):
         if not hasattr(dataset, "__len__"):
             raise TypeError(f"DistributedSampler: dataset must have a length, got {type(dataset).__name__}")

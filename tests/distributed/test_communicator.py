@@ -94,3 +94,30 @@ def test_nccl_reduces_gpu_arrays_on_the_device(world):
     assert cupy.asnumpy(array).tolist() == (np.arange(6) * total).tolist()
     assert host[0] == communicator.size
 
+
+
+def test_tensor_collectives_in_torch_distributeds_names(world):
+    import minicnn
+
+    summed = distributed.all_reduce(minicnn.Tensor(np.full(3, world.rank + 1.0, dtype=np.float32)))
+    mean = distributed.all_reduce(np.full(2, world.rank + 1.0), op="mean")
+    sent = distributed.broadcast(minicnn.Tensor(np.full(2, world.rank, dtype=np.int64)), src=world.size - 1)
+    gathered = distributed.all_gather(minicnn.Tensor(np.array([world.rank], dtype=np.int64)))
+    distributed.barrier()
+    ranks_total = world.size * (world.size + 1) / 2
+    assert summed.numpy().tolist() == [ranks_total] * 3
+    assert mean.tolist() == [ranks_total / world.size] * 2
+    assert sent.numpy().tolist() == [world.size - 1] * 2
+    assert gathered.shape == (world.size, 1) and gathered.numpy().ravel().tolist() == list(range(world.size))
+    assert distributed.DistributedDataParallel is distributed.DataParallel
+
+
+def test_tensor_collectives_refuse_what_they_cannot_do(world):
+    with pytest.raises(ValueError, match="all_reduce: op must be one of sum, mean, got 'max'"):
+        distributed.all_reduce(np.ones(2), op="max")
+    with pytest.raises(TypeError, match="op='mean' needs a floating-point tensor"):
+        distributed.all_reduce(np.ones(2, dtype=np.int64), op="mean")
+    with pytest.raises(ValueError, match=r"broadcast: src must be a rank in \[0, "):
+        distributed.broadcast(np.ones(2), src=world.size)
+    with pytest.raises(TypeError, match="all_gather: expected a Tensor or an array, got list"):
+        distributed.all_gather([1, 2])

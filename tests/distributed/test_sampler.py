@@ -113,3 +113,9 @@ def test_bad_arguments_are_refused_with_the_samplers_name():
     with pytest.raises(ValueError, match="DataLoader: sampler and shuffle=True both decide the order"):
         sampler = DistributedSampler(Sized(8), num_replicas=1, rank=0, seed=0)
         DataLoader(Sized(8), sampler=sampler, shuffle=True)
+
+
+def test_samplers_made_for_each_rank_in_one_process_agree_by_default():
+    """PyTorch's default seed (0): samplers built rank by rank in one process still partition the epoch."""
+    shares = [DistributedSampler(Sized(12), num_replicas=3, rank=rank).indices(2) for rank in range(3)]
+    assert sorted(np.concatenate(shares).tolist()) == list(range(12))
