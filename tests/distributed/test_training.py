@@ -142,3 +142,10 @@ def test_fit_takes_a_model_the_user_wrapped_and_checkpoints_the_inner_one(world,
     with np.load(os.path.join(folder, "last.npz"), allow_pickle=False) as archive:
         keys = sorted(key for key in archive.files if key.startswith("model/"))
     assert keys == sorted("model/" + key for key in model.state_dict())
+
+
+def test_only_rank_0_shows_progress(world, capsys):
+    model, optimizer, scheduler, train, test = parts(world)
+    fit(model, train, test, optimizer=optimizer, scheduler=scheduler, epochs=1, progress=True)
+    shown = capsys.readouterr().err
+    assert ("epoch 1/1" in shown) == (world.rank == 0)
