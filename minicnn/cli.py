@@ -42,11 +42,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error on one line: the usage itself is one --help away."""
 
     def error(self, message):
-        from minicnn.distributed.world import launch_rank
-
         # Under mpiexec every rank parses the same line: rank 0 alone says what is wrong with it.
         line = f"{self.prog}: error: {message}; see {self.prog} --help\n"
-        self.exit(2, line if launch_rank() == 0 else None)
+        self.exit(2, line if _launch_rank() == 0 else None)
 
 
 def _number(kind, what, accept):

@@ -39,7 +39,7 @@ from minicnn.distributed.world import (
     world,
 )
 
-__all__ = ["DataParallel", "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm", "abort_with_message",
-           "all_gather", "all_reduce", "average_buffers", "barrier", "broadcast", "broadcast_module",
-           "broadcast_optimizer_state", "get_rank", "get_world_size", "init", "is_initialized",
-           "single_process", "world"]
+__all__ = ["DataParallel", "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm",
+           "abort_with_message", "all_gather", "all_reduce", "average_buffers", "barrier", "broadcast",
+           "broadcast_module", "broadcast_optimizer_state", "get_rank", "get_world_size", "init",
+           "is_initialized", "single_process", "world"]

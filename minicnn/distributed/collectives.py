@@ -22,7 +22,8 @@ def _array(function, tensor):
         return tensor.data
     if hasattr(tensor, "dtype") and hasattr(tensor, "shape"):
         return tensor
-    raise TypeError(f"minicnn.distributed.{function}: expected a Tensor or an array, got {type(tensor).__name__}")
+    raise TypeError(f"minicnn.distributed.{function}: expected a Tensor or an array, "
+                    f"got {type(tensor).__name__}")
 
 
 def all_reduce(tensor, op="sum"):

@@ -149,9 +149,7 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input(x, check_local_count=not synchronised)
         if not synchronised:
             return self._batch_norm(x)  # BatchNorm2d's own path, so one rank is BatchNorm2d bit for bit
-        momentum = 0.0 if self.momentum is None else self.momentum
-        if self.track_running_stats and self.momentum is None:
-            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1)  # cumulative average, this batch too
+        momentum = self._running_momentum()
         has_weight, has_bias = self.weight is not None, self.bias is not None
         function = SyncBatchNormFunction(self.eps, communicator, has_weight, has_bias)
         output = function(x, *(p for p in (self.weight, self.bias) if p is not None))

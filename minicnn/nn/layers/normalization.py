@@ -84,12 +84,16 @@ class _BatchNorm(Module):
                 f"{layer}: expected more than 1 value per channel when training, got input of shape {tuple(x.shape)}"
             )
 
+    def _running_momentum(self):
+        """This batch's weight in the running statistics (momentum=None: 1 / batches so far, this one too)."""
+        if self.momentum is None and self.training and self.track_running_stats:
+            return 1.0 / (int(self.num_batches_tracked.data) + 1)
+        return 0.0 if self.momentum is None else self.momentum
+
     def _batch_norm(self, x):
         """Update the batch counter and call F.batch_norm the way PyTorch's module does."""
         counting = self.training and self.track_running_stats
-        momentum = 0.0 if self.momentum is None else self.momentum
-        if counting and self.momentum is None:
-            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1)  # this batch included
+        momentum = self._running_momentum()
         # Batch statistics while training, and also in eval when there are no running ones.
         use_batch_stats = self.training or self.running_mean is None
         output = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
